@@ -1,0 +1,6 @@
+//! Lambda function `reset-passcode`: see the README's API section.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), passcode_core::BoxError> {
+    passcode_core::run(passcode_core::Action::ResetPasscode).await
+}

@@ -1,0 +1,418 @@
+//! App-only access tokens from Entra ID (OAuth 2.0 client credentials).
+//!
+//! Either a client secret or a certificate: for the certificate, a client
+//! assertion JWT signed PS256 with an `x5t#S256` header, the form Microsoft's
+//! current certificate-credentials page gives. Tokens are cached until
+//! shortly before `expires_in` runs out (Entra's lifetimes vary between 60
+//! and 90 minutes, so the value is never assumed).
+
+use crate::config::Config;
+use crate::error::{ErrorCode, ServiceError};
+use crate::retry::{Deadline, Decision, RetryPolicy, parse_retry_after};
+use crate::secrets::{Credential, GraphCredentials};
+use crate::sensitive::Sensitive;
+use jsonwebtoken::{Algorithm, Header};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Why a token could not be had.
+#[derive(Debug)]
+pub enum AuthError {
+    /// Entra refused the credentials themselves (wrong or expired secret,
+    /// unknown certificate, unknown app). Worth re-reading the secret once:
+    /// it may just have been rotated.
+    CredentialsRefused(ServiceError),
+    Other(ServiceError),
+}
+
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    aud: &'a str,
+    iss: &'a str,
+    sub: &'a str,
+    jti: String,
+    nbf: u64,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EntraError {
+    error: String,
+    error_codes: Vec<u64>,
+}
+
+struct CachedToken {
+    token: Sensitive,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+pub struct TokenProvider {
+    http: reqwest::Client,
+    scope: String,
+    cache: Mutex<Option<CachedToken>>,
+}
+
+impl TokenProvider {
+    pub fn new(http: reqwest::Client, config: &Config) -> TokenProvider {
+        TokenProvider {
+            http,
+            scope: config.graph_scope(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Forget the cached token (Graph said 401).
+    pub async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
+    /// A bearer token for Graph, from cache or from Entra.
+    pub async fn token(
+        &self,
+        config: &Config,
+        credentials: &GraphCredentials,
+        deadline: &Deadline,
+        policy: &RetryPolicy,
+    ) -> Result<Sensitive, AuthError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref()
+            && cached.generation == credentials.generation
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.token.clone());
+        }
+        let (token, lifetime) = self.request(config, credentials, deadline, policy).await?;
+        // Refresh a quarter of the lifetime early, at most five minutes.
+        let skew = (lifetime / 4).min(Duration::from_secs(300));
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            refresh_at: Instant::now() + lifetime - skew,
+            generation: credentials.generation,
+        });
+        Ok(token)
+    }
+
+    async fn request(
+        &self,
+        config: &Config,
+        credentials: &GraphCredentials,
+        deadline: &Deadline,
+        policy: &RetryPolicy,
+    ) -> Result<(Sensitive, Duration), AuthError> {
+        let url = config.token_url(&credentials.tenant_id);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let timeout = deadline.call_timeout(policy).ok_or_else(|| {
+                AuthError::Other(ServiceError::new(
+                    ErrorCode::GraphUnavailable,
+                    "ran out of time before a Graph token could be requested",
+                ))
+            })?;
+            // A fresh assertion per attempt: each needs its own `jti`.
+            let form = token_form(&url, &self.scope, credentials)?;
+            let sent = self
+                .http
+                .post(&url)
+                .form(&form)
+                .timeout(timeout)
+                .send()
+                .await;
+            let (retryable, retry_after, failure) = match sent {
+                Err(e) => (
+                    true,
+                    None,
+                    ServiceError::new(
+                        ErrorCode::GraphUnavailable,
+                        format!(
+                            "the Entra ID token endpoint could not be reached ({})",
+                            error_kind(&e)
+                        ),
+                    ),
+                ),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let body = resp.bytes().await.unwrap_or_default();
+                    if status == 200 {
+                        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+                            AuthError::Other(ServiceError::new(
+                                ErrorCode::GraphError,
+                                "the Entra ID token endpoint answered 200 without a usable token",
+                            ))
+                        })?;
+                        let lifetime =
+                            Duration::from_secs(parsed.expires_in.unwrap_or(3599).max(1));
+                        return Ok((Sensitive::new(parsed.access_token), lifetime));
+                    }
+                    let entra: EntraError = serde_json::from_slice(&body).unwrap_or_default();
+                    match classify_token_error(status, &entra) {
+                        TokenFailure::Transient(msg) => (
+                            true,
+                            retry_after,
+                            ServiceError::new(ErrorCode::GraphUnavailable, msg),
+                        ),
+                        TokenFailure::CredentialsRefused(msg) => {
+                            return Err(AuthError::CredentialsRefused(ServiceError::config(msg)));
+                        }
+                        TokenFailure::Configuration(msg) => {
+                            return Err(AuthError::Other(
+                                ServiceError::config(msg).with_transient(false),
+                            ));
+                        }
+                    }
+                }
+            };
+            debug_assert!(retryable);
+            match policy.decide(attempts, retry_after, deadline.remaining(), fastrand::f64()) {
+                Decision::RetryAfter(wait) => {
+                    tracing::warn!(
+                        attempt = attempts,
+                        wait_ms = wait.as_millis() as u64,
+                        "token request failed, retrying: {}",
+                        failure.message
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::GiveUp => {
+                    let mut failure = failure;
+                    failure.retry_after = retry_after;
+                    return Err(AuthError::Other(failure));
+                }
+            }
+        }
+    }
+}
+
+fn token_form(
+    url: &str,
+    scope: &str,
+    credentials: &GraphCredentials,
+) -> Result<Vec<(&'static str, String)>, AuthError> {
+    let mut form = vec![
+        ("grant_type", "client_credentials".to_string()),
+        ("client_id", credentials.client_id.clone()),
+        ("scope", scope.to_string()),
+    ];
+    match &credentials.credential {
+        Credential::ClientSecret(secret) => {
+            form.push(("client_secret", secret.expose().to_string()));
+        }
+        Credential::Certificate {
+            thumbprint_sha256,
+            key,
+        } => {
+            let assertion = client_assertion(url, &credentials.client_id, thumbprint_sha256, key)?;
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ));
+            form.push(("client_assertion", assertion.expose().to_string()));
+        }
+    }
+    Ok(form)
+}
+
+/// The signed JWT that stands in for a client secret. Short-lived (5 min)
+/// and unique (`jti`), as Entra recommends.
+pub fn client_assertion(
+    audience: &str,
+    client_id: &str,
+    thumbprint_sha256: &str,
+    key: &jsonwebtoken::EncodingKey,
+) -> Result<Sensitive, AuthError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut header = Header::new(Algorithm::PS256);
+    header.x5t_s256 = Some(thumbprint_sha256.to_string());
+    let claims = AssertionClaims {
+        aud: audience,
+        iss: client_id,
+        sub: client_id,
+        jti: uuid::Uuid::new_v4().to_string(),
+        nbf: now,
+        iat: now,
+        exp: now + 300,
+    };
+    jsonwebtoken::encode(&header, &claims, key)
+        .map(Sensitive::new)
+        .map_err(|_| {
+            AuthError::Other(
+                ServiceError::config(
+                    "the private key in the secret could not sign a client assertion",
+                )
+                .with_transient(false),
+            )
+        })
+}
+
+enum TokenFailure {
+    Transient(String),
+    CredentialsRefused(String),
+    Configuration(String),
+}
+
+/// Maps Entra's answer to what the function should do. Decisions use
+/// `error` and the AADSTS numbers, never `error_description` (which can echo
+/// request details).
+fn classify_token_error(status: u16, e: &EntraError) -> TokenFailure {
+    let code = e.error_codes.first().copied();
+    let aadsts = code.map(|c| format!(" (AADSTS{c})")).unwrap_or_default();
+    if status == 429 || status >= 500 || e.error == "temporarily_unavailable" {
+        return TokenFailure::Transient(format!(
+            "the Entra ID token endpoint is unavailable (HTTP {status}){aadsts}"
+        ));
+    }
+    let refused = |what: &str| {
+        TokenFailure::CredentialsRefused(format!(
+            "Entra ID refused the app credentials{aadsts}: {what}"
+        ))
+    };
+    match code {
+        Some(7000215) => refused(
+            "the client secret is wrong (check that the secret's value, not its id, is stored)",
+        ),
+        Some(7000222) => {
+            refused("the client secret has expired: create a new one and update the secret")
+        }
+        Some(700027) => refused(
+            "the certificate assertion failed validation: is this certificate uploaded to the app registration, and does the private key match it?",
+        ),
+        Some(700024) => {
+            refused("the certificate assertion is outside its validity time (check the clock)")
+        }
+        Some(700016) => refused(
+            "no app with this clientId exists in the tenant (or the app is registered in another cloud)",
+        ),
+        Some(7000112) => refused("the app is disabled"),
+        Some(90002) => TokenFailure::Configuration(format!(
+            "Entra ID does not know the tenant{aadsts}: check tenantId in the secret and GRAPH_CLOUD"
+        )),
+        Some(70011) => TokenFailure::Configuration(format!(
+            "Entra ID refused the Graph scope{aadsts}: check GRAPH_CLOUD / GRAPH_ENDPOINT"
+        )),
+        Some(53003) => TokenFailure::Configuration(format!(
+            "a Conditional Access policy for workload identities blocks this app{aadsts}"
+        )),
+        _ if e.error == "invalid_client" || e.error == "unauthorized_client" => {
+            refused("the credentials were not accepted")
+        }
+        _ => TokenFailure::Configuration(format!(
+            "Entra ID refused the token request (HTTP {status}, {}){aadsts}",
+            if e.error.is_empty() {
+                "no error code"
+            } else {
+                e.error.as_str()
+            }
+        )),
+    }
+}
+
+/// A short, value-free description of a transport error.
+pub fn error_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the response was cut off"
+    } else {
+        "connection error"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    const TEST_KEY: &str = include_str!("../testdata/test-key.pem");
+
+    fn entra(error: &str, code: u64) -> EntraError {
+        EntraError {
+            error: error.into(),
+            error_codes: vec![code],
+        }
+    }
+
+    #[test]
+    fn assertion_has_the_documented_header_and_claims() {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_KEY.as_bytes()).unwrap();
+        let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+        let jwt = client_assertion(aud, "client-1", "THUMB", &key).unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let decode = |p: &str| -> serde_json::Value {
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        let header = decode(parts[0]);
+        assert_eq!(header["alg"], "PS256");
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["x5t#S256"], "THUMB");
+        let claims = decode(parts[1]);
+        assert_eq!(claims["aud"], aud);
+        assert_eq!(claims["iss"], "client-1");
+        assert_eq!(claims["sub"], "client-1");
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap(),
+            300
+        );
+        let other = client_assertion(aud, "client-1", "THUMB", &key).unwrap();
+        assert_ne!(
+            decode(other.expose().split('.').nth(1).unwrap())["jti"],
+            claims["jti"]
+        );
+    }
+
+    #[test]
+    fn token_errors_are_classified() {
+        assert!(
+            matches!(classify_token_error(401, &entra("invalid_client", 7000215)), TokenFailure::CredentialsRefused(m) if m.contains("AADSTS7000215"))
+        );
+        assert!(matches!(
+            classify_token_error(401, &entra("invalid_client", 700027)),
+            TokenFailure::CredentialsRefused(_)
+        ));
+        assert!(matches!(
+            classify_token_error(400, &entra("unauthorized_client", 700016)),
+            TokenFailure::CredentialsRefused(_)
+        ));
+        assert!(
+            matches!(classify_token_error(400, &entra("invalid_request", 90002)), TokenFailure::Configuration(m) if m.contains("tenant"))
+        );
+        assert!(matches!(
+            classify_token_error(503, &entra("temporarily_unavailable", 0)),
+            TokenFailure::Transient(_)
+        ));
+        assert!(matches!(
+            classify_token_error(429, &EntraError::default()),
+            TokenFailure::Transient(_)
+        ));
+        assert!(matches!(
+            classify_token_error(400, &EntraError::default()),
+            TokenFailure::Configuration(_)
+        ));
+    }
+}

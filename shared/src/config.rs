@@ -1,0 +1,280 @@
+//! Configuration from the environment, read once at init.
+//!
+//! A bad value stops the function at init with one clear line, so a
+//! misconfigured deployment fails loudly on its first invocation instead of
+//! half-working.
+
+use reqwest::Url;
+use std::time::Duration;
+
+/// Microsoft cloud the tenant lives in; picks the Graph and login hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    Global,
+    UsGov,
+    UsGovDod,
+    China,
+}
+
+impl Cloud {
+    fn parse(value: &str) -> Option<Cloud> {
+        match value.to_ascii_lowercase().as_str() {
+            "" | "global" => Some(Cloud::Global),
+            "usgov" => Some(Cloud::UsGov),
+            "usgovdod" => Some(Cloud::UsGovDod),
+            "china" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+
+    pub fn graph_root(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com",
+            Cloud::UsGov => "https://graph.microsoft.us",
+            Cloud::UsGovDod => "https://dod-graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+
+    /// Microsoft's pages disagree on China's login host
+    /// (`login.partner.microsoftonline.cn` vs `login.chinacloudapi.cn`); we use
+    /// the one the identity platform's national-cloud page gives. Set
+    /// `AZURE_AUTHORITY_HOST` to override it.
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.partner.microsoftonline.cn",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Secrets Manager id or ARN of the Graph app credentials.
+    pub secret_id: String,
+    pub cloud: Cloud,
+    /// Graph service root without trailing slash, e.g. `https://graph.microsoft.com`.
+    pub graph_root: String,
+    /// Login host without trailing slash, e.g. `https://login.microsoftonline.com`.
+    pub authority_host: String,
+    /// Hand the Android passcode back from `passcode-status` (API callers only).
+    pub return_passcode: bool,
+    /// A `resetPasscode` started within this window and still pending counts
+    /// as "already pending": no second POST.
+    pub pending_window: Duration,
+    /// How long the fetched secret is trusted before it is read again.
+    pub secret_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Same as [`Config::from_env`], reading variables through `get` (tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let secret_id = get("GRAPH_SECRET_ID").ok_or(
+            "GRAPH_SECRET_ID is not set: give the name or ARN of the Secrets Manager secret that holds the Graph app credentials",
+        )?;
+        let cloud_value = get("GRAPH_CLOUD").unwrap_or_default();
+        let cloud = Cloud::parse(&cloud_value).ok_or_else(|| {
+            format!("GRAPH_CLOUD={cloud_value:?} is not one of global, usgov, usgovdod, china")
+        })?;
+        let graph_root = match get("GRAPH_ENDPOINT") {
+            Some(url) => endpoint_url("GRAPH_ENDPOINT", &url)?,
+            None => cloud.graph_root().to_string(),
+        };
+        let authority_host = match get("AZURE_AUTHORITY_HOST") {
+            Some(url) => endpoint_url("AZURE_AUTHORITY_HOST", &url)?,
+            None => cloud.authority_host().to_string(),
+        };
+        let return_passcode = match get("RETURN_PASSCODE").as_deref() {
+            None => false,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| format!("RETURN_PASSCODE={v:?} is not a boolean (true or false)"))?,
+        };
+        let pending_window = minutes(
+            get("PENDING_WINDOW_MINUTES"),
+            "PENDING_WINDOW_MINUTES",
+            15,
+            1..=1440,
+        )?;
+        let secret_ttl = seconds(
+            get("SECRET_CACHE_TTL_SECONDS"),
+            "SECRET_CACHE_TTL_SECONDS",
+            300,
+            0..=86_400,
+        )?;
+
+        Ok(Config {
+            secret_id,
+            cloud,
+            graph_root,
+            authority_host,
+            return_passcode,
+            pending_window,
+            secret_ttl,
+        })
+    }
+
+    /// The `.default` scope of the Graph root in use; each national cloud needs
+    /// its own Graph host here.
+    pub fn graph_scope(&self) -> String {
+        format!("{}/.default", self.graph_root)
+    }
+
+    /// Token endpoint of a tenant; also the `aud` of a client assertion.
+    pub fn token_url(&self, tenant_id: &str) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.authority_host, tenant_id)
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn minutes(
+    value: Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, String> {
+    number(value, name, default, range).map(|m| Duration::from_secs(m * 60))
+}
+
+fn seconds(
+    value: Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, String> {
+    number(value, name, default, range).map(Duration::from_secs)
+}
+
+fn number(
+    value: Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, String> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{name}={value:?} must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// Accepts `https://` anywhere and plain `http://` only on loopback, so a
+/// typo can never send a bearer token over the network in clear text.
+fn endpoint_url(name: &str, value: &str) -> Result<String, String> {
+    let url = Url::parse(value).map_err(|_| format!("{name}={value:?} is not a URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{name}={value:?}: plain http is only allowed for loopback hosts; use https"
+            ));
+        }
+        _ => return Err(format!("{name}={value:?} must be an https URL")),
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!("{name}={value:?} must be a plain base URL"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_global_cloud_and_safe() {
+        let c = load(&[("GRAPH_SECRET_ID", "graph/app")]).unwrap();
+        assert_eq!(c.graph_root, "https://graph.microsoft.com");
+        assert_eq!(c.authority_host, "https://login.microsoftonline.com");
+        assert_eq!(c.graph_scope(), "https://graph.microsoft.com/.default");
+        assert!(!c.return_passcode);
+        assert_eq!(c.pending_window, Duration::from_secs(900));
+        assert_eq!(
+            c.token_url("t1"),
+            "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn national_clouds_pick_their_hosts() {
+        let c = load(&[("GRAPH_SECRET_ID", "s"), ("GRAPH_CLOUD", "usgovdod")]).unwrap();
+        assert_eq!(c.graph_scope(), "https://dod-graph.microsoft.us/.default");
+        assert_eq!(c.authority_host, "https://login.microsoftonline.us");
+        let c = load(&[("GRAPH_SECRET_ID", "s"), ("GRAPH_CLOUD", "China")]).unwrap();
+        assert_eq!(c.graph_root, "https://microsoftgraph.chinacloudapi.cn");
+    }
+
+    #[test]
+    fn missing_secret_id_is_one_clear_line() {
+        let err = load(&[]).unwrap_err();
+        assert!(err.starts_with("GRAPH_SECRET_ID is not set"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let ok = load(&[
+            ("GRAPH_SECRET_ID", "s"),
+            ("GRAPH_ENDPOINT", "http://127.0.0.1:8080/"),
+            ("AZURE_AUTHORITY_HOST", "http://localhost:9"),
+        ])
+        .unwrap();
+        assert_eq!(ok.graph_root, "http://127.0.0.1:8080");
+        assert_eq!(ok.authority_host, "http://localhost:9");
+        let err = load(&[
+            ("GRAPH_SECRET_ID", "s"),
+            ("GRAPH_ENDPOINT", "http://10.0.0.5"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("only allowed for loopback"), "{err}");
+        assert!(load(&[("GRAPH_SECRET_ID", "s"), ("GRAPH_ENDPOINT", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(load(&[("GRAPH_SECRET_ID", "s"), ("GRAPH_CLOUD", "mars")]).is_err());
+        assert!(load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "maybe")]).is_err());
+        assert!(load(&[("GRAPH_SECRET_ID", "s"), ("PENDING_WINDOW_MINUTES", "0")]).is_err());
+        let c = load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "TRUE")]).unwrap();
+        assert!(c.return_passcode);
+    }
+}

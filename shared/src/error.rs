@@ -1,0 +1,175 @@
+//! One error type for everything a caller can see, with stable codes.
+//!
+//! The `code` strings and HTTP statuses are part of the public contract (README,
+//! "Errors"); helpdesk integrations branch on them, so never rename one.
+
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is malformed or names an invalid identifier. Changes nothing.
+    InvalidRequest,
+    /// No managed device matches the identifier exactly.
+    DeviceNotFound,
+    /// More than one managed device matches; the caller must pick one by id.
+    AmbiguousDevice,
+    /// The device's platform or enrollment type cannot take this action.
+    UnsupportedPlatform,
+    /// The device is not in the `managed` state (retire/wipe pending, ...).
+    DeviceNotManaged,
+    /// Graph kept throttling until the invocation ran out of time.
+    Throttled,
+    /// Graph answered with an error that retrying will not fix.
+    GraphError,
+    /// Graph (or the outcome of a POST) was unavailable within the deadline.
+    GraphUnavailable,
+    /// The function's own setup is wrong: secret missing or malformed,
+    /// credentials refused, Graph permission missing.
+    ConfigurationError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalidRequest",
+            ErrorCode::DeviceNotFound => "deviceNotFound",
+            ErrorCode::AmbiguousDevice => "ambiguousDevice",
+            ErrorCode::UnsupportedPlatform => "unsupportedPlatform",
+            ErrorCode::DeviceNotManaged => "deviceNotManaged",
+            ErrorCode::Throttled => "throttled",
+            ErrorCode::GraphError => "graphError",
+            ErrorCode::GraphUnavailable => "graphUnavailable",
+            ErrorCode::ConfigurationError => "configurationError",
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::DeviceNotFound => 404,
+            ErrorCode::AmbiguousDevice => 409,
+            ErrorCode::UnsupportedPlatform | ErrorCode::DeviceNotManaged => 422,
+            ErrorCode::Throttled => 429,
+            ErrorCode::GraphError => 502,
+            ErrorCode::GraphUnavailable => 503,
+            ErrorCode::ConfigurationError => 500,
+        }
+    }
+
+    /// Name used as the Lambda `errorType` when an EventBridge invocation fails.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "InvalidRequest",
+            ErrorCode::DeviceNotFound => "DeviceNotFound",
+            ErrorCode::AmbiguousDevice => "AmbiguousDevice",
+            ErrorCode::UnsupportedPlatform => "UnsupportedPlatform",
+            ErrorCode::DeviceNotManaged => "DeviceNotManaged",
+            ErrorCode::Throttled => "Throttled",
+            ErrorCode::GraphError => "GraphError",
+            ErrorCode::GraphUnavailable => "GraphUnavailable",
+            ErrorCode::ConfigurationError => "ConfigurationError",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A device offered to the caller when an identifier matched several devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    pub id: String,
+    pub device_name: String,
+    pub operating_system: String,
+    pub serial_number: String,
+    pub user_principal_name: String,
+}
+
+/// An error the caller sees. `message` is written for a helpdesk agent and
+/// never contains a secret, token or passcode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Whether a later retry of the same request may succeed. Decides, for
+    /// EventBridge, between failing the invocation (Lambda retries) and a
+    /// `rejected` result (no retry).
+    pub transient: bool,
+    pub retry_after: Option<Duration>,
+    pub graph_request_id: Option<String>,
+    pub candidates: Vec<Candidate>,
+}
+
+impl ServiceError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ServiceError {
+        let transient = matches!(
+            code,
+            ErrorCode::Throttled | ErrorCode::GraphUnavailable | ErrorCode::ConfigurationError
+        );
+        ServiceError {
+            code,
+            message: message.into(),
+            transient,
+            retry_after: None,
+            graph_request_id: None,
+            candidates: Vec::new(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn config(message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorCode::ConfigurationError, message)
+    }
+
+    pub fn with_graph_request_id(mut self, id: Option<String>) -> ServiceError {
+        self.graph_request_id = id;
+        self
+    }
+
+    pub fn with_transient(mut self, transient: bool) -> ServiceError {
+        self.transient = transient;
+        self
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_transience_follow_the_contract() {
+        let cases = [
+            (ErrorCode::InvalidRequest, 400, false),
+            (ErrorCode::DeviceNotFound, 404, false),
+            (ErrorCode::AmbiguousDevice, 409, false),
+            (ErrorCode::UnsupportedPlatform, 422, false),
+            (ErrorCode::DeviceNotManaged, 422, false),
+            (ErrorCode::Throttled, 429, true),
+            (ErrorCode::GraphError, 502, false),
+            (ErrorCode::GraphUnavailable, 503, true),
+            (ErrorCode::ConfigurationError, 500, true),
+        ];
+        for (code, status, transient) in cases {
+            let err = ServiceError::new(code, "x");
+            assert_eq!(code.http_status(), status, "{code}");
+            assert_eq!(err.transient, transient, "{code}");
+        }
+    }
+}

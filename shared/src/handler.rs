@@ -1,0 +1,317 @@
+//! One invocation from event to answer:
+//!
+//! ```text
+//! event ─ trigger ─ request ─ lookup ─ eligibility ─ duplicate check ─ POST ─ response
+//!                                                                          └─ audit
+//! ```
+//!
+//! This is the only module that writes to Intune, and it writes at most one
+//! `resetPasscode` per invocation.
+
+use crate::action::Action;
+use crate::audit;
+use crate::device::{ManagedDevice, parse_time};
+use crate::eligibility;
+use crate::error::{ErrorCode, ServiceError};
+use crate::graph::{Graph, PostResult};
+use crate::lookup;
+use crate::request::PasscodeRequest;
+use crate::response::{self, ActionStatus, Outcome};
+use crate::retry::Deadline;
+use crate::trigger::{self, Source};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use std::time::Instant;
+use time::OffsetDateTime;
+
+/// Everything an execution environment builds once and reuses.
+pub struct App {
+    pub action: Action,
+    pub graph: Graph,
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let started = Instant::now();
+    let (payload, context) = event.into_parts();
+    let deadline = Deadline::from_epoch_ms(context.deadline);
+    let incoming = trigger::parse_event(app.action, &payload);
+    drop(payload);
+
+    let mut passcode_returned = false;
+    let result = match &incoming.request {
+        Ok(request) => {
+            run(
+                app,
+                request,
+                incoming.source,
+                &deadline,
+                &mut passcode_returned,
+            )
+            .await
+        }
+        Err(e) => Err(e.clone()),
+    };
+
+    let input = audit::AuditInput {
+        action: app.action,
+        request_id: &context.request_id,
+        source: incoming.source,
+        caller: &incoming.caller,
+        request: incoming.request.as_ref().ok(),
+        result: &result,
+        passcode_returned,
+        duration: started.elapsed(),
+    };
+    audit::emit(&audit::record(&input));
+    if let Err(e) = &result {
+        tracing::info!(
+            code = e.code.as_str(),
+            transient = e.transient,
+            "request ended with an error: {}",
+            e.message
+        );
+    }
+    response::render(incoming.source, app.action, &context.request_id, &result)
+}
+
+async fn run(
+    app: &App,
+    request: &PasscodeRequest,
+    source: Source,
+    deadline: &Deadline,
+    passcode_returned: &mut bool,
+) -> Result<Outcome, ServiceError> {
+    let device = lookup::find_device(&app.graph, &request.device, deadline).await?;
+    eligibility::check(app.action, &device).map_err(|r| ServiceError::new(r.code, r.message))?;
+
+    if app.action == Action::Status {
+        let with_passcode = app.graph.config().return_passcode && source.is_api();
+        let actions = action_statuses(&device, with_passcode);
+        *passcode_returned = actions.iter().any(|a| a.passcode.is_some());
+        return Ok(Outcome::Status {
+            device: device.summary(),
+            actions,
+        });
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let pending = pending_reset(&device, now, app.graph.config().pending_window);
+    if request.dry_run {
+        return Ok(Outcome::DryRun {
+            device: device.summary(),
+            would_send: pending.is_none(),
+        });
+    }
+    if let Some(since) = pending {
+        return Ok(Outcome::AlreadyPending {
+            device: device.summary(),
+            pending_since: since,
+        });
+    }
+
+    let previous_start = device.latest_reset().and_then(|r| r.started_at());
+    match app.graph.reset_passcode(&device.id, deadline).await? {
+        PostResult::Accepted { graph_request_id } => Ok(Outcome::Accepted {
+            device: device.summary(),
+            graph_request_id,
+        }),
+        PostResult::Unknown { why } => {
+            confirm_unknown_post(app, &device, previous_start, now, &why, deadline).await
+        }
+    }
+}
+
+/// A `resetPasscode` that is pending/active and started within the window.
+/// `Some(startDateTime)` when there is one; a pending entry whose time can't
+/// be read counts as pending (sending a second passcode is the worse error).
+fn pending_reset(
+    device: &ManagedDevice,
+    now: OffsetDateTime,
+    window: std::time::Duration,
+) -> Option<Option<String>> {
+    let latest = device.latest_reset()?;
+    if !latest.in_progress() {
+        return None;
+    }
+    match latest.started_at() {
+        Some(start) if now - start > window => None,
+        _ => Some(latest.start_date_time.clone()),
+    }
+}
+
+/// The POST may or may not have reached Intune. Read the device again: a
+/// new `resetPasscode` entry means it did. Otherwise nothing is re-sent; the
+/// caller (or Lambda's retry) can safely try again, and that attempt will
+/// see any entry that shows up late through the duplicate check.
+async fn confirm_unknown_post(
+    app: &App,
+    device: &ManagedDevice,
+    previous_start: Option<OffsetDateTime>,
+    sent_at: OffsetDateTime,
+    why: &str,
+    deadline: &Deadline,
+) -> Result<Outcome, ServiceError> {
+    tracing::warn!(device_id = %device.id, "outcome of resetPasscode unknown ({why}); reading the device again");
+    let unknown = |detail: &str| {
+        ServiceError::new(
+            ErrorCode::GraphUnavailable,
+            format!(
+                "The passcode action may not have reached Intune ({why}) and {detail}. Nothing was sent again; retry the request."
+            ),
+        )
+    };
+    let reread = app
+        .graph
+        .get_device(&device.id, deadline)
+        .await
+        .map_err(|_| unknown("the device could not be read again to check"))?
+        .ok_or_else(|| unknown("the device could not be read again to check"))?;
+    // Allow two minutes of clock difference between Lambda and Intune.
+    let earliest = sent_at - time::Duration::minutes(2);
+    let new_entry = reread.latest_reset().filter(|r| {
+        r.started_at().is_some_and(|start| {
+            start >= earliest && previous_start.is_none_or(|previous| start > previous)
+        })
+    });
+    match new_entry {
+        Some(_) => Ok(Outcome::Accepted {
+            device: reread.summary(),
+            graph_request_id: None,
+        }),
+        None => Err(unknown(
+            "Intune shows no new passcode action for the device",
+        )),
+    }
+}
+
+fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionStatus> {
+    let android = device
+        .operating_system
+        .as_deref()
+        .is_some_and(|os| os.eq_ignore_ascii_case("android"));
+    let mut results: Vec<_> = device.device_action_results.iter().flatten().collect();
+    results.sort_by_key(|r| std::cmp::Reverse(r.start_date_time.as_deref().and_then(parse_time)));
+    results
+        .into_iter()
+        .map(|r| {
+            let state = r.action_state.clone().unwrap_or_else(|| "none".into());
+            let done = state.eq_ignore_ascii_case("done");
+            let passcode = (with_passcode && done && r.is_reset_passcode())
+                .then(|| r.passcode.clone())
+                .flatten()
+                .filter(|p| !p.is_empty());
+            ActionStatus {
+                action: r.action_name.clone().unwrap_or_else(|| "unknown".into()),
+                hint: r
+                    .is_reset_passcode()
+                    .then(|| hint(&state, android))
+                    .flatten(),
+                state,
+                started_at: r.start_date_time.clone(),
+                updated_at: r.last_updated_date_time.clone(),
+                passcode,
+            }
+        })
+        .collect()
+}
+
+/// What a state means for the agent, for passcode actions.
+fn hint(state: &str, android: bool) -> Option<String> {
+    let text = match (state.to_ascii_lowercase().as_str(), android) {
+        ("pending" | "active", _) => {
+            "Intune is waiting for the device to check in. A device that is online picks it up within minutes; an offline one at its next check-in (about every 8 hours)."
+        }
+        ("done", true) => {
+            "Done. The new passcode is shown in the Intune admin center for 7 days; the user enters it on the device."
+        }
+        ("done", false) => {
+            "Done. The passcode was removed; the user sets a new one if a passcode policy requires it."
+        }
+        ("notsupported", true) => {
+            "Intune reports the reset as not supported. On a personally-owned work profile the reset token isn't active: the user must set a work-profile passcode and accept the prompt that allows passcode reset. Also check that a passcode policy is assigned."
+        }
+        ("failed", true) => {
+            "The reset failed. Android passcode reset fails when no device configuration policy requires a passcode; assign one and retry."
+        }
+        ("failed", false) => {
+            "Remove passcode failed. Intune may hold an outdated unlock token for this device; if a retry fails too, only a wipe restores access."
+        }
+        ("canceled", _) => "The action was canceled in Intune.",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::DeviceActionResult;
+    use std::time::Duration;
+
+    fn with_reset(state: &str, start: &str) -> ManagedDevice {
+        ManagedDevice {
+            id: "d".into(),
+            operating_system: Some("Android".into()),
+            device_action_results: Some(vec![DeviceActionResult {
+                odata_type: Some("#microsoft.graph.resetPasscodeActionResult".into()),
+                action_name: Some("resetPasscode".into()),
+                action_state: Some(state.into()),
+                start_date_time: Some(start.into()),
+                passcode: Some("13572468".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn at(text: &str) -> OffsetDateTime {
+        parse_time(text).unwrap()
+    }
+
+    const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    #[test]
+    fn pending_within_the_window_suppresses_a_second_post() {
+        let d = with_reset("pending", "2026-11-26T05:00:00Z");
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T05:10:00Z"), WINDOW),
+            Some(Some("2026-11-26T05:00:00Z".into()))
+        );
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T05:16:00Z"), WINDOW),
+            None,
+            "stale"
+        );
+        let d = with_reset("active", "2026-11-26T05:00:00Z");
+        assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
+        for state in ["done", "failed", "notSupported", "canceled"] {
+            let d = with_reset(state, "2026-11-26T05:00:00Z");
+            assert_eq!(
+                pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW),
+                None,
+                "{state}"
+            );
+        }
+        let d = with_reset("pending", "not a time");
+        assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
+    }
+
+    #[test]
+    fn passcode_only_when_done_and_allowed() {
+        let d = with_reset("done", "2026-11-26T05:00:00Z");
+        assert_eq!(
+            action_statuses(&d, true)[0].passcode.as_deref(),
+            Some("13572468")
+        );
+        assert_eq!(action_statuses(&d, false)[0].passcode, None);
+        let d = with_reset("pending", "2026-11-26T05:00:00Z");
+        assert_eq!(action_statuses(&d, true)[0].passcode, None);
+        assert!(
+            action_statuses(&d, true)[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("check in")
+        );
+    }
+}

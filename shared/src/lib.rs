@@ -1,0 +1,99 @@
+//! Core of the Intune passcode functions. Each function binary calls
+//! [`run`] with its [`Action`]; everything else lives here, one concern per
+//! module, in the order a request flows through them:
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | environment → [`config::Config`] (cloud hosts, secret id, flags) |
+//! | [`trigger`] | API Gateway v1/v2, EventBridge or direct event → request + caller |
+//! | [`request`] | request fields, identifier validation, OData escaping |
+//! | [`secrets`] | Graph app credentials from Secrets Manager, cached |
+//! | [`auth`] | Entra ID tokens (client secret or certificate assertion) |
+//! | [`graph`] | the Graph calls, retries, Graph errors |
+//! | [`lookup`] | identifier → exactly one managed device |
+//! | [`eligibility`] | the platform support matrix (pure) |
+//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes |
+//! | [`response`] | answers per trigger |
+//! | [`audit`] | the per-invocation audit record |
+
+pub mod action;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod device;
+pub mod eligibility;
+pub mod error;
+pub mod graph;
+pub mod handler;
+pub mod logging;
+pub mod lookup;
+pub mod request;
+pub mod response;
+pub mod retry;
+pub mod secrets;
+pub mod sensitive;
+pub mod trigger;
+
+pub use action::Action;
+
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sets up logging, configuration and clients once for this execution
+/// environment, then serves invocations until Lambda stops the process.
+pub async fn run(action: Action) -> Result<(), BoxError> {
+    logging::init();
+    let config = match config::Config::from_env() {
+        Ok(config) => config,
+        Err(line) => {
+            // One clear line, then exit: Lambda reports the init failure.
+            tracing::error!("configuration error: {line}");
+            std::process::exit(2);
+        }
+    };
+    let app = handler::App {
+        action,
+        graph: build_graph(config).await?,
+    };
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        handler::handle(app, event)
+    }))
+    .await
+}
+
+/// Clients are built here, once; nothing is fetched over the network until
+/// the first request needs it.
+async fn build_graph(config: config::Config) -> Result<graph::Graph, BoxError> {
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!(
+            "intune-passcode-functions/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()?;
+    let aws_http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await;
+    let secrets = secrets::SecretStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        config.secret_id.clone(),
+        config.secret_ttl,
+    );
+    Ok(graph::Graph::new(http, config, secrets))
+}

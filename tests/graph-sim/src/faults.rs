@@ -1,0 +1,321 @@
+//! Injected failures.
+//!
+//! Graph documents 429/500/503/504 as retryable and says a POST may have
+//! taken effect even when the caller never saw the answer. These rules let a
+//! test produce each of those situations on demand, for the next N matching
+//! requests, in the order the rules were added.
+
+use serde::{Deserialize, Serialize};
+
+/// Which of the two simulated services a request was addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    /// `/{v1.0|beta}/...` (and any other non-control path).
+    Graph,
+    /// `/{tenant}/oauth2/v2.0/token`.
+    Token,
+}
+
+impl Endpoint {
+    /// Lower-case name used in the request log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Graph => "graph",
+            Endpoint::Token => "token",
+        }
+    }
+}
+
+/// Which requests a rule applies to. Every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultMatch {
+    /// HTTP method, compared case-insensitively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Substring of the request path (not the query), case-sensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_contains: Option<String>,
+    /// Only requests to this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+}
+
+impl FaultMatch {
+    pub(crate) fn matches(&self, endpoint: Endpoint, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+            && self.endpoint.is_none_or(|e| e == endpoint)
+    }
+}
+
+/// Where a dropped connection is cut relative to the request's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DropPoint {
+    /// Close before doing anything: the request had no effect.
+    BeforeCommit,
+    /// Do the work (e.g. queue the reset), then close without answering:
+    /// the ambiguous case the reference warns about for retried POSTs.
+    AfterCommit,
+}
+
+/// What happens to a matching request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Fault {
+    /// Answer with this status and the service's usual error body.
+    /// `retryAfter` (seconds) adds a `Retry-After` header; without it there is
+    /// none, as some Intune endpoints answer 429 without one.
+    Status {
+        /// HTTP status, e.g. 429, 500, 503, 504.
+        status: u16,
+        /// Seconds for the `Retry-After` header.
+        #[serde(
+            rename = "retryAfter",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        retry_after: Option<u64>,
+    },
+    /// Close the connection without any response bytes.
+    Drop {
+        /// Before or after the request's effect.
+        drop: DropPoint,
+    },
+    /// Wait, then answer normally.
+    Delay {
+        /// Milliseconds to wait.
+        #[serde(rename = "delayMs")]
+        delay_ms: u64,
+    },
+}
+
+impl Fault {
+    /// Short label stored in the request log's `fault` field.
+    pub fn label(&self) -> String {
+        match self {
+            Fault::Status { status, .. } => format!("status:{status}"),
+            Fault::Drop {
+                drop: DropPoint::BeforeCommit,
+            } => "drop:beforeCommit".to_string(),
+            Fault::Drop {
+                drop: DropPoint::AfterCommit,
+            } => "drop:afterCommit".to_string(),
+            Fault::Delay { delay_ms } => format!("delay:{delay_ms}ms"),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One rule as accepted by `POST /_sim/faults`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Which requests are affected (empty = all Graph and token requests).
+    #[serde(rename = "match", default)]
+    pub matcher: FaultMatch,
+    /// How many matching requests are affected (default 1).
+    #[serde(default = "one")]
+    pub times: u32,
+    /// What happens to them.
+    pub fault: Fault,
+}
+
+impl FaultRule {
+    /// A rule hitting the next matching request with `fault`.
+    pub fn new(fault: Fault) -> FaultRule {
+        FaultRule {
+            matcher: FaultMatch::default(),
+            times: 1,
+            fault,
+        }
+    }
+
+    /// Status fault without `Retry-After`.
+    pub fn status(status: u16) -> FaultRule {
+        FaultRule::new(Fault::Status {
+            status,
+            retry_after: None,
+        })
+    }
+
+    /// Status fault with `Retry-After: seconds`.
+    pub fn status_retry_after(status: u16, seconds: u64) -> FaultRule {
+        FaultRule::new(Fault::Status {
+            status,
+            retry_after: Some(seconds),
+        })
+    }
+
+    /// Connection drop at `point`.
+    pub fn drop_connection(point: DropPoint) -> FaultRule {
+        FaultRule::new(Fault::Drop { drop: point })
+    }
+
+    /// Delay before a normal answer.
+    pub fn delay_ms(ms: u64) -> FaultRule {
+        FaultRule::new(Fault::Delay { delay_ms: ms })
+    }
+
+    /// Only requests with this method.
+    pub fn method(mut self, method: &str) -> FaultRule {
+        self.matcher.method = Some(method.to_string());
+        self
+    }
+
+    /// Only requests whose path contains `fragment`.
+    pub fn path_contains(mut self, fragment: &str) -> FaultRule {
+        self.matcher.path_contains = Some(fragment.to_string());
+        self
+    }
+
+    /// Only requests to `endpoint`.
+    pub fn endpoint(mut self, endpoint: Endpoint) -> FaultRule {
+        self.matcher.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Apply to the next `n` matching requests.
+    pub fn times(mut self, n: u32) -> FaultRule {
+        self.times = n;
+        self
+    }
+}
+
+/// A rule with its remaining uses.
+#[derive(Debug, Clone)]
+pub(crate) struct ArmedFault {
+    pub rule: FaultRule,
+    pub remaining: u32,
+}
+
+/// Take one use of the first armed rule that matches, if any.
+pub(crate) fn take(
+    armed: &mut Vec<ArmedFault>,
+    endpoint: Endpoint,
+    method: &str,
+    path: &str,
+) -> Option<Fault> {
+    let index = armed
+        .iter()
+        .position(|a| a.remaining > 0 && a.rule.matcher.matches(endpoint, method, path))?;
+    let slot = &mut armed[index];
+    slot.remaining -= 1;
+    let fault = slot.rule.fault.clone();
+    if slot.remaining == 0 {
+        armed.remove(index);
+    }
+    Some(fault)
+}
+
+/// Graph error code for an injected status, following the documented
+/// status meanings.
+pub(crate) fn graph_code(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        401 => "InvalidAuthenticationToken",
+        403 => "Forbidden",
+        404 => "ResourceNotFound",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "UnknownError",
+    }
+}
+
+/// Message paired with [`graph_code`].
+pub(crate) fn graph_message(status: u16) -> &'static str {
+    match status {
+        429 => "Too many requests.",
+        500 => "An internal server error occurred.",
+        502 => "The gateway received an invalid response.",
+        503 => "The service is temporarily unavailable. Please retry later.",
+        504 => "The operation timed out at the gateway.",
+        _ => "An error has occurred.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_documented_shape() {
+        let rules = [
+            json!({"match":{"method":"POST","pathContains":"resetPasscode"},"times":2,"fault":{"status":429,"retryAfter":2}}),
+            json!({"fault":{"status":503}}),
+            json!({"match":{"endpoint":"token"},"fault":{"drop":"beforeCommit"}}),
+            json!({"fault":{"drop":"afterCommit"}}),
+            json!({"fault":{"delayMs":50}}),
+        ];
+        let parsed: Vec<FaultRule> = rules
+            .iter()
+            .map(|r| serde_json::from_value(r.clone()).unwrap())
+            .collect();
+        assert_eq!(parsed[0].times, 2);
+        assert_eq!(
+            parsed[0].fault,
+            Fault::Status {
+                status: 429,
+                retry_after: Some(2)
+            }
+        );
+        assert_eq!(parsed[1].times, 1);
+        assert_eq!(parsed[2].matcher.endpoint, Some(Endpoint::Token));
+        assert_eq!(
+            parsed[3].fault,
+            Fault::Drop {
+                drop: DropPoint::AfterCommit
+            }
+        );
+        assert_eq!(parsed[4].fault, Fault::Delay { delay_ms: 50 });
+        // Round trip through the builder spelling.
+        let built = FaultRule::status_retry_after(429, 2)
+            .method("POST")
+            .path_contains("resetPasscode")
+            .times(2);
+        assert_eq!(built, parsed[0]);
+    }
+
+    #[test]
+    fn rules_apply_in_order_and_run_out() {
+        let mut armed = vec![
+            ArmedFault {
+                rule: FaultRule::status(500).path_contains("reset"),
+                remaining: 1,
+            },
+            ArmedFault {
+                rule: FaultRule::status(503),
+                remaining: 2,
+            },
+        ];
+        let t = |a: &mut Vec<ArmedFault>, p: &str| {
+            take(a, Endpoint::Graph, "POST", p).map(|f| f.label())
+        };
+        assert_eq!(t(&mut armed, "/x/list").as_deref(), Some("status:503"));
+        assert_eq!(
+            t(&mut armed, "/x/resetPasscode").as_deref(),
+            Some("status:500")
+        );
+        assert_eq!(
+            t(&mut armed, "/x/resetPasscode").as_deref(),
+            Some("status:503")
+        );
+        assert_eq!(t(&mut armed, "/x/resetPasscode"), None);
+        assert!(armed.is_empty());
+    }
+}

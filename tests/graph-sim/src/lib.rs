@@ -1,0 +1,123 @@
+//! A stateful stand-in for Microsoft Graph (Intune `managedDevices` and its
+//! passcode actions) and the Entra ID token endpoint, served over plain HTTP
+//! on loopback so the real function binaries can be tested end to end.
+//!
+//! One base URL serves both services:
+//! * `POST /{tenant}/oauth2/v2.0/token` — client-credentials grant,
+//!   secret or certificate assertion, Entra-shaped errors;
+//! * `/{v1.0|beta}/deviceManagement/managedDevices[...]` — list (with the
+//!   `$filter` trap), get, and `resetPasscode` / `recoverPasscode` /
+//!   `remoteLock`, Graph-shaped errors, Intune's write throttle;
+//! * `/_sim/...` — the control API wrapped by [`Control`].
+//!
+//! The seeded tenant is described in [`seed`].
+
+mod client;
+mod control;
+mod device;
+mod faults;
+mod filter;
+mod graph;
+mod http;
+mod log;
+mod query;
+pub mod seed;
+mod server;
+mod state;
+mod timefmt;
+mod token;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use client::{AppCredentials, Control, ControlError};
+pub use faults::{DropPoint, Endpoint, Fault, FaultMatch, FaultRule};
+pub use log::LoggedRequest;
+pub use state::{Settings, WriteLimit};
+
+/// Start a simulator on `bind` (use `127.0.0.1:0` for a free port).
+///
+/// Only loopback addresses are accepted: the simulator has an
+/// unauthenticated control API and speaks plain HTTP.
+pub async fn start(bind: SocketAddr) -> io::Result<RunningSim> {
+    if !bind.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("graph-sim only listens on loopback addresses, not {bind}"),
+        ));
+    }
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let sim = Arc::new(state::Sim::new(base_url.clone()));
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(server::serve(listener, sim, stopped));
+    Ok(RunningSim {
+        base_url,
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// A running simulator. Dropping it stops the server (best effort).
+pub struct RunningSim {
+    base_url: String,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:PORT`, without a trailing slash. Graph paths and
+    /// the token endpoint both live under it.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graph root for `version` (`"v1.0"` or `"beta"`).
+    pub fn graph_url(&self, version: &str) -> String {
+        format!("{}/{version}", self.base_url)
+    }
+
+    /// Token endpoint of the seeded tenant.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.base_url, seed::TENANT_ID)
+    }
+
+    /// Typed control client.
+    pub fn control(&self) -> Control {
+        Control::new(&self.base_url)
+    }
+
+    /// Stop accepting connections, close open ones and wait for the server.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Shared helpers: a running simulator, an HTTP client, tokens, and a test
+//! certificate pair made once per test binary with the openssl CLI.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use graph_sim::{RunningSim, seed};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+pub const SECRET: &str = "s3cr3t~value.for_tests";
+
+pub async fn sim() -> RunningSim {
+    graph_sim::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+pub fn token_url(sim: &RunningSim) -> String {
+    sim.token_url()
+}
+
+/// Token request with a client secret; returns the raw response.
+pub async fn token_with_secret(sim: &RunningSim, secret: &str) -> reqwest::Response {
+    client()
+        .post(token_url(sim))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", seed::CLIENT_ID),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Register [`SECRET`] and return a fresh access token.
+pub async fn token(sim: &RunningSim) -> String {
+    sim.control().set_secrets(&[SECRET]).await.unwrap();
+    let resp = token_with_secret(sim, SECRET).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+pub async fn get(sim: &RunningSim, token: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", sim.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A body-less POST as Graph wants it: reqwest sends no `Content-Length`
+/// for an empty body unless told to, and Graph may answer 411 without it.
+pub fn post_request(sim: &RunningSim, token: &str, path: &str) -> reqwest::RequestBuilder {
+    client()
+        .post(format!("{}{path}", sim.base_url()))
+        .bearer_auth(token)
+        .header("content-length", "0")
+}
+
+pub async fn post(sim: &RunningSim, token: &str, path: &str) -> reqwest::Response {
+    post_request(sim, token, path).send().await.unwrap()
+}
+
+pub fn reset_path(version: &str, id: &str) -> String {
+    format!("/{version}/deviceManagement/managedDevices/{id}/resetPasscode")
+}
+
+/// A key pair and self-signed certificate, as PEM text.
+pub struct TestCert {
+    pub key_pem: String,
+    pub cert_pem: String,
+}
+
+impl TestCert {
+    fn der(&self) -> Vec<u8> {
+        let body: String = self
+            .cert_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        STANDARD.decode(body).unwrap()
+    }
+
+    /// base64url SHA-256 thumbprint (`x5t#S256`).
+    pub fn x5t_s256(&self) -> String {
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(self.der()))
+    }
+
+    /// base64url SHA-1 thumbprint (legacy `x5t`).
+    pub fn x5t_sha1(&self) -> String {
+        URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(self.der()))
+    }
+
+    pub fn encoding_key(&self) -> EncodingKey {
+        EncodingKey::from_rsa_pem(self.key_pem.as_bytes()).unwrap()
+    }
+}
+
+fn make_cert(dir: &Path, name: &str) -> TestCert {
+    let key = dir.join(format!("{name}.key"));
+    let cert = dir.join(format!("{name}.crt"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN=graph-sim-{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl CLI is installed");
+    assert!(status.status.success(), "openssl failed: {status:?}");
+    TestCert {
+        key_pem: std::fs::read_to_string(key).unwrap(),
+        cert_pem: std::fs::read_to_string(cert).unwrap(),
+    }
+}
+
+/// Two independent certificates, generated once per test binary (RSA key
+/// generation is the slow part).
+pub fn certs() -> &'static (TestCert, TestCert) {
+    static CERTS: OnceLock<(TestCert, TestCert)> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("graph-sim-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pair = (make_cert(&dir, "a"), make_cert(&dir, "b"));
+        let _ = std::fs::remove_dir_all(&dir);
+        pair
+    })
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Standard claims for the seeded app and `sim`'s token endpoint.
+pub fn claims(sim: &RunningSim) -> Value {
+    let now = now();
+    json!({
+        "aud": token_url(sim),
+        "iss": seed::CLIENT_ID,
+        "sub": seed::CLIENT_ID,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    })
+}
+
+/// Sign `claims` with `signer`, naming `named` in the header thumbprint.
+pub fn assertion(signer: &TestCert, named: &TestCert, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::PS256);
+    header.x5t_s256 = Some(named.x5t_s256());
+    jsonwebtoken::encode(&header, claims, &signer.encoding_key()).unwrap()
+}
+
+pub async fn token_with_assertion(sim: &RunningSim, assertion: &str) -> reqwest::Response {
+    client()
+        .post(token_url(sim))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", seed::CLIENT_ID),
+            ("scope", "https://graph.microsoft.com/.default"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Assert an Entra error: status, `error`, and the AADSTS code.
+pub async fn assert_entra_error(
+    resp: reqwest::Response,
+    status: u16,
+    error: &str,
+    code: u64,
+) -> Value {
+    assert_eq!(resp.status(), status);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error_codes"], json!([code]), "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!("AADSTS{code}: ")),
+        "{description}"
+    );
+    assert!(description.contains("\r\nTrace ID: "), "{description}");
+    assert!(
+        description.contains("\r\nCorrelation ID: "),
+        "{description}"
+    );
+    assert!(
+        body["error_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/error?code={code}"))
+    );
+    for field in ["timestamp", "trace_id", "correlation_id"] {
+        assert!(body[field].is_string(), "{field} missing in {body}");
+    }
+    body
+}
+
+/// Assert a Graph error: status and `error.code`; returns the body.
+pub async fn assert_graph_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    assert!(resp.headers().contains_key("request-id"));
+    assert!(resp.headers().contains_key("client-request-id"));
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let inner = &body["error"]["innerError"];
+    assert!(inner["request-id"].is_string(), "{body}");
+    assert!(inner["client-request-id"].is_string(), "{body}");
+    let date = inner["date"].as_str().unwrap();
+    assert_eq!(date.len(), 19, "{date}");
+    body
+}
