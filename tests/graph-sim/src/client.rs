@@ -147,6 +147,12 @@ impl Control {
             .map(|_| ())
     }
 
+    /// `GET /_sim/tokens`: every access token issued since the last reset,
+    /// for log-leak assertions.
+    pub async fn issued_tokens(&self) -> Result<Vec<String>, ControlError> {
+        self.call(Method::GET, "tokens", None).await
+    }
+
     /// `GET /_sim/settings`.
     pub async fn settings(&self) -> Result<Settings, ControlError> {
         self.call(Method::GET, "settings", None).await
