@@ -26,6 +26,14 @@ pub enum AuthError {
     Other(ServiceError),
 }
 
+impl AuthError {
+    pub fn into_service_error(self) -> ServiceError {
+        match self {
+            AuthError::CredentialsRefused(e) | AuthError::Other(e) => e,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct AssertionClaims<'a> {
     aud: &'a str,
@@ -171,9 +179,7 @@ impl TokenProvider {
                             return Err(AuthError::CredentialsRefused(ServiceError::config(msg)));
                         }
                         TokenFailure::Configuration(msg) => {
-                            return Err(AuthError::Other(
-                                ServiceError::config(msg).with_transient(false),
-                            ));
+                            return Err(AuthError::Other(ServiceError::config(msg)));
                         }
                     }
                 }
@@ -254,12 +260,9 @@ pub fn client_assertion(
     jsonwebtoken::encode(&header, &claims, key)
         .map(Sensitive::new)
         .map_err(|_| {
-            AuthError::Other(
-                ServiceError::config(
-                    "the private key in the secret could not sign a client assertion",
-                )
-                .with_transient(false),
-            )
+            AuthError::Other(ServiceError::config(
+                "the private key in the secret could not sign a client assertion",
+            ))
         })
 }
 

@@ -134,11 +134,6 @@ impl ServiceError {
         self.graph_request_id = id;
         self
     }
-
-    pub fn with_transient(mut self, transient: bool) -> ServiceError {
-        self.transient = transient;
-        self
-    }
 }
 
 impl fmt::Display for ServiceError {

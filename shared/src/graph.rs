@@ -210,8 +210,8 @@ impl Graph {
     /// Token for Graph, reading the secret first when needed. If Entra
     /// refuses the credentials, the secret is read again once (it may have
     /// been rotated) before giving up.
-    async fn bearer(&self, deadline: &Deadline, refresh: bool) -> Result<Sensitive, ServiceError> {
-        let credentials = self.secrets.get(refresh).await?;
+    async fn bearer(&self, deadline: &Deadline) -> Result<Sensitive, ServiceError> {
+        let credentials = self.secrets.get(false).await?;
         match self
             .tokens
             .token(&self.config, &credentials, deadline, &self.policy)
@@ -219,18 +219,13 @@ impl Graph {
         {
             Ok(token) => Ok(token),
             Err(AuthError::Other(e)) => Err(e),
-            Err(AuthError::CredentialsRefused(e)) if refresh => Err(e.with_transient(false)),
             Err(AuthError::CredentialsRefused(_)) => {
                 tracing::info!("Entra ID refused the cached credentials; reading the secret again");
                 let fresh = self.secrets.get(true).await?;
                 self.tokens
                     .token(&self.config, &fresh, deadline, &self.policy)
                     .await
-                    .map_err(|e| match e {
-                        AuthError::CredentialsRefused(e) | AuthError::Other(e) => {
-                            e.with_transient(false)
-                        }
-                    })
+                    .map_err(AuthError::into_service_error)
             }
         }
     }
@@ -246,7 +241,7 @@ impl Graph {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let token = self.bearer(deadline, false).await?;
+            let token = self.bearer(deadline).await?;
             let timeout = deadline.call_timeout(&self.policy).ok_or_else(|| {
                 ServiceError::new(
                     ErrorCode::GraphUnavailable,
@@ -341,7 +336,6 @@ impl Graph {
                                 "Graph rejects the app's token ({}) even after reading the secret again; check the app registration",
                                 graph_error_summary(&reply)
                             ))
-                            .with_transient(false)
                             .with_graph_request_id(request_id)
                             .into());
                         }
@@ -356,7 +350,6 @@ impl Graph {
                                 "Graph refused the call: the app needs the application permission {needed} with admin consent (and the tenant an Intune licence). Graph said: {}",
                                 graph_error_summary(&reply)
                             ))
-                            .with_transient(false)
                             .with_graph_request_id(request_id)
                             .into());
                         }

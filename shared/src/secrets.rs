@@ -69,10 +69,8 @@ pub fn parse_secret(
     text: &str,
     generation: u64,
 ) -> Result<GraphCredentials, ServiceError> {
-    let bad = |what: String| {
-        ServiceError::config(format!("secret {secret_id:?} is malformed: {what}"))
-            .with_transient(false)
-    };
+    let bad =
+        |what: String| ServiceError::config(format!("secret {secret_id:?} is malformed: {what}"));
     // serde_json's messages can quote the input, so only its position is kept.
     let json: Value = serde_json::from_str(text).map_err(|e| {
         bad(format!(
@@ -244,7 +242,6 @@ impl SecretStore {
             ServiceError::config(format!(
                 "secret {id:?} has no SecretString (binary secrets are not supported)"
             ))
-            .with_transient(false)
         })
     }
 }

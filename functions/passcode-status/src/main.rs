@@ -1,4 +1,7 @@
 //! Lambda function `passcode-status`: see the README's API section.
+// The runtime, SDK and handler futures nest deeply; release builds need a
+// higher limit to compute their layout.
+#![recursion_limit = "256"]
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), passcode_core::BoxError> {
