@@ -1,0 +1,217 @@
+//! The scripted tour: seven requests that show what each function does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use graph_sim::seed::devices;
+use local_stack::events::{self, Caller};
+use local_stack::{FunctionProcess, Stack};
+use passcode_core::Action;
+use serde_json::{Value, json};
+
+use crate::show::{self, Verdict};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const ADMIN: &str = "arn:aws:iam::000000000000:user/local-admin";
+
+struct Tour {
+    stack: Stack,
+    functions: HashMap<Action, FunctionProcess>,
+    step: usize,
+    broken: bool,
+}
+
+/// Runs the tour; `Ok(false)` when a function crashed or timed out.
+pub async fn run() -> anyhow::Result<bool> {
+    println!("Starting the Graph simulator, moto and the four functions…");
+    let (stack, functions) = crate::start_everything().await?;
+    println!("  Graph simulator    {}", stack.sim.base_url());
+    println!(
+        "  Secrets Manager    {} (moto), secret {}",
+        stack.moto.endpoint(),
+        stack.secret_name
+    );
+
+    let mut tour = Tour {
+        stack,
+        functions,
+        step: 0,
+        broken: false,
+    };
+    tour.story().await?;
+    tour.summary().await?;
+    Ok(!tour.broken)
+}
+
+impl Tour {
+    async fn story(&mut self) -> anyhow::Result<()> {
+        let kiosk = devices::AE_DEDICATED;
+        let reset_path = format!("/v1/devices/{kiosk}/reset-passcode");
+        let reset_body = json!({"reason": "Kiosk locked after a PIN change", "ticket": "INC-1001"});
+
+        self.api(
+            "Reset the passcode of the lobby kiosk (Android Enterprise dedicated), device id in the path",
+            Action::ResetPasscode,
+            "POST",
+            &reset_path,
+            Some(kiosk),
+            Some(&reset_body),
+        )
+        .await;
+
+        self.api(
+            "The same request again while Intune has not finished: nothing new is sent",
+            Action::ResetPasscode,
+            "POST",
+            &reset_path,
+            Some(kiosk),
+            Some(&reset_body),
+        )
+        .await;
+
+        self.stack
+            .sim
+            .control()
+            .advance_action(kiosk, "resetPasscode", "done", Some("493817"))
+            .await?;
+        self.api(
+            "The kiosk checked in and Intune finished the reset; ask for the status (passcode shown)",
+            Action::Status,
+            "GET",
+            &format!("/v1/devices/{kiosk}/passcode-status"),
+            Some(kiosk),
+            None,
+        )
+        .await;
+
+        self.eventbridge(
+            "Remove the passcode of Pat's iPhone (ADE), found by serial number, from an EventBridge event",
+            Action::RemovePasscode,
+            json!({
+                "action": Action::RemovePasscode.event_action(),
+                "device": {"serialNumber": "F2LXK0AAAA10"},
+                "reason": "User forgot passcode",
+                "ticket": "INC-1002",
+                "requestedBy": "helpdesk@contoso.com",
+            }),
+        )
+        .await;
+
+        self.api(
+            "Windows PIN reset on a Windows 11 desktop: only Windows 10 Mobile supports it",
+            Action::ResetWindowsPin,
+            "POST",
+            &format!("/v1/devices/{}/reset-windows-pin", devices::WINDOWS_DESKTOP),
+            Some(devices::WINDOWS_DESKTOP),
+            Some(&json!({"reason": "Forgot PIN", "ticket": "INC-1003"})),
+        )
+        .await;
+
+        self.api(
+            "Dry run: which device has IMEI 350000000000002, and would a reset be sent?",
+            Action::ResetPasscode,
+            "POST",
+            "/v1/reset-passcode",
+            None,
+            Some(&json!({
+                "device": {"imei": "350000000000002"},
+                "reason": "Checking before calling the user",
+                "dryRun": true,
+            })),
+        )
+        .await;
+
+        self.eventbridge(
+            "Status of the kiosk through EventBridge: results there never carry a passcode",
+            Action::Status,
+            json!({"action": Action::Status.event_action(), "device": {"id": kiosk}}),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn api(
+        &mut self,
+        title: &str,
+        action: Action,
+        method: &str,
+        path: &str,
+        device_id: Option<&str>,
+        body: Option<&Value>,
+    ) {
+        self.step += 1;
+        show::heading(self.step, title);
+        show::request(
+            &format!("{method} {path}   (HTTP API → {})", action.function_name()),
+            body,
+        );
+        let event = events::api_v2(
+            method,
+            path,
+            device_id.map(|id| ("deviceId", id)),
+            body,
+            &Caller::iam(ADMIN),
+        );
+        self.invoke(action, event).await;
+    }
+
+    async fn eventbridge(&mut self, title: &str, action: Action, detail: Value) {
+        self.step += 1;
+        show::heading(self.step, title);
+        show::request(
+            &format!(
+                "EventBridge \"{}\" → {}",
+                passcode_core::action::EVENT_DETAIL_TYPE,
+                action.function_name()
+            ),
+            Some(&detail),
+        );
+        self.invoke(action, events::eventbridge(&detail)).await;
+    }
+
+    async fn invoke(&mut self, action: Action, event: Value) {
+        let invocation = self.functions[&action].invoke(event, TIMEOUT).await;
+        if let Verdict::Broken = show::result(&invocation) {
+            self.broken = true;
+        }
+    }
+
+    /// What reached the simulator: device-action POSTs per device.
+    async fn summary(&self) -> anyhow::Result<()> {
+        let control = self.stack.sim.control();
+        let mut posts: BTreeMap<String, usize> = BTreeMap::new();
+        for request in control.try_requests().await? {
+            if request.method == "POST"
+                && request.reached_device
+                && let Some(device) = request.device_id
+            {
+                *posts.entry(device).or_default() += 1;
+            }
+        }
+        let mut parts = Vec::new();
+        for (device, count) in &posts {
+            let name = control
+                .device(device)
+                .await
+                .ok()
+                .and_then(|d| d["deviceName"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| device.clone());
+            parts.push(format!("{name} ×{count}"));
+        }
+        println!(
+            "\nThe simulator received {} device-action POST(s): {}",
+            posts.values().sum::<usize>(),
+            if parts.is_empty() {
+                "none".to_owned()
+            } else {
+                parts.join(", ")
+            }
+        );
+        if self.broken {
+            println!(
+                "A function crashed or timed out; its output is above (set LOCAL_STACK_ECHO_LOGS=1 for all of it)."
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! moto's standalone server, standing in for AWS Secrets Manager on loopback.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+use tokio::sync::oneshot;
+
+use crate::paths::workspace_root;
+use crate::process::{LogBuffer, echo_logs, guarded_command, pump_lines};
+
+/// Generous: the first start after installing compiles moto's bytecode.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A moto server child process; dropping it kills the server.
+pub struct Moto {
+    endpoint: String,
+    client: Client,
+    logs: LogBuffer,
+    _child: Child,
+}
+
+impl Moto {
+    /// Starts `<repo>/.venv/bin/moto_server`, or `moto_server` from `PATH`,
+    /// on a port the kernel picks, and returns once it answers a request.
+    pub async fn start() -> anyhow::Result<Moto> {
+        let venv_binary = workspace_root().join(".venv/bin/moto_server");
+        let program = if venv_binary.is_file() {
+            venv_binary.into_os_string()
+        } else {
+            "moto_server".into()
+        };
+        let mut command = guarded_command(&program);
+        command
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env("PYTHONUNBUFFERED", "1");
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "starting {}; run `./dev` once to install moto into .venv",
+                program.to_string_lossy()
+            )
+        })?;
+
+        let logs = LogBuffer::default();
+        let echo = echo_logs().then(|| "moto".to_owned());
+        if let Some(stdout) = child.stdout.take() {
+            pump_lines(stdout, logs.clone(), echo.clone());
+        }
+        let stderr = child.stderr.take().context("moto stderr not piped")?;
+        let port = read_port(stderr, logs.clone(), echo);
+
+        let port = tokio::select! {
+            port = port => port.ok(),
+            _ = tokio::time::sleep(START_TIMEOUT) => None,
+        };
+        let Some(port) = port else {
+            let _ = child.start_kill();
+            anyhow::bail!(
+                "moto_server did not report its port; output:\n{}",
+                logs.snapshot().join("\n")
+            );
+        };
+
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let moto = Moto {
+            client: secrets_client(&endpoint),
+            endpoint,
+            logs,
+            _child: child,
+        };
+        moto.wait_until_answering().await?;
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A Secrets Manager client pointed at this server (dummy credentials, us-east-1).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The server's output so far (one line per request it served).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.snapshot()
+    }
+
+    /// Creates the secret, or adds a new current version if it exists; returns its ARN.
+    pub async fn put_secret(&self, name: &str, secret_string: &str) -> anyhow::Result<String> {
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .secret_string(secret_string)
+            .send()
+            .await;
+        match created {
+            Ok(out) => out.arn.context("CreateSecret returned no ARN"),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
+                let out = self
+                    .client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(secret_string)
+                    .send()
+                    .await
+                    .with_context(|| format!("PutSecretValue {name}"))?;
+                out.arn.context("PutSecretValue returned no ARN")
+            }
+            Err(err) => Err(anyhow::Error::new(err).context(format!("CreateSecret {name}"))),
+        }
+    }
+
+    /// Deletes the secret at once, without a recovery window.
+    pub async fn delete_secret(&self, name: &str) -> anyhow::Result<()> {
+        self.client
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .with_context(|| format!("DeleteSecret {name}"))?;
+        Ok(())
+    }
+
+    /// The port is bound before moto prints it, so one round trip normally
+    /// suffices; a few retries cover a slow first request.
+    async fn wait_until_answering(&self) -> anyhow::Result<()> {
+        let mut last_error = None;
+        for attempt in 0..20u32 {
+            match self.client.list_secrets().max_results(1).send().await {
+                Ok(_) => return Ok(()),
+                Err(err) => last_error = Some(err),
+            }
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await;
+        }
+        Err(
+            anyhow::Error::new(last_error.expect("at least one attempt"))
+                .context(format!("moto at {} does not answer", self.endpoint)),
+        )
+    }
+}
+
+/// Copies moto's stderr into `logs` and resolves with the port from its
+/// ` * Running on http://127.0.0.1:PORT` banner.
+fn read_port(
+    stderr: tokio::process::ChildStderr,
+    logs: LogBuffer,
+    echo: Option<String>,
+) -> oneshot::Receiver<u16> {
+    let (port_tx, port_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut port_tx = Some(port_tx);
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(port) = banner_port(&line)
+                && let Some(tx) = port_tx.take()
+            {
+                let _ = tx.send(port);
+            }
+            if let Some(prefix) = &echo {
+                eprintln!("[{prefix}] {line}");
+            }
+            logs.push(line);
+        }
+    });
+    port_rx
+}
+
+fn banner_port(line: &str) -> Option<u16> {
+    let rest = line.split("Running on http://127.0.0.1:").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn secrets_client(endpoint: &str) -> Client {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .build();
+    Client::from_conf(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::banner_port;
+
+    #[test]
+    fn reads_the_port_from_the_banner() {
+        assert_eq!(
+            banner_port(" * Running on http://127.0.0.1:35421"),
+            Some(35421)
+        );
+        assert_eq!(banner_port("Press CTRL+C to quit"), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! Shared set-up for the end-to-end tests: a fresh local stack (Graph
+//! simulator + moto) per test, the four real function binaries running under
+//! the Runtime API emulator, and helpers to call them the way API Gateway and
+//! EventBridge do.
+#![allow(dead_code)]
+
+use graph_sim::Control;
+use local_stack::events::{self, Caller};
+use local_stack::stack::{SecretForm, Stack};
+use local_stack::{FunctionProcess, Invocation, InvokeOutcome};
+use passcode_core::Action;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use graph_sim::seed::devices as dev;
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+pub const HELPDESK: &str = "arn:aws:iam::123456789012:user/helpdesk-integration";
+
+pub struct World {
+    pub stack: Stack,
+    functions: HashMap<Action, FunctionProcess>,
+    /// Logs of processes replaced by `respawn`, so no line is lost.
+    retired_logs: Vec<String>,
+}
+
+impl World {
+    /// Client-secret credentials; `passcode-status` with `RETURN_PASSCODE=true`.
+    pub async fn start() -> World {
+        World::start_with(SecretForm::ClientSecret, &[]).await
+    }
+
+    pub async fn start_with(form: SecretForm, extra_env: &[(&str, &str)]) -> World {
+        let stack = Stack::start(form).await.expect("local stack starts");
+        let mut world = World {
+            stack,
+            functions: HashMap::new(),
+            retired_logs: Vec::new(),
+        };
+        for action in Action::ALL {
+            let mut env: Vec<(&str, &str)> = extra_env.to_vec();
+            if action == Action::Status && !env.iter().any(|(k, _)| *k == "RETURN_PASSCODE") {
+                env.push(("RETURN_PASSCODE", "true"));
+            }
+            world.respawn(action, &env).await;
+        }
+        world
+    }
+
+    /// (Re)starts one function with extra environment (a fresh execution environment).
+    pub async fn respawn(&mut self, action: Action, env: &[(&str, &str)]) {
+        if let Some(old) = self.functions.remove(&action) {
+            self.retired_logs.extend(old.logs());
+            old.kill().await;
+        }
+        let process = self
+            .stack
+            .spawn(action, env)
+            .await
+            .expect("function starts");
+        self.functions.insert(action, process);
+    }
+
+    pub fn function(&self, action: Action) -> &FunctionProcess {
+        &self.functions[&action]
+    }
+
+    pub fn sim(&self) -> Control {
+        self.stack.sim.control()
+    }
+
+    pub async fn invoke(&self, action: Action, event: Value) -> Invocation {
+        self.invoke_within(action, event, TIMEOUT).await
+    }
+
+    pub async fn invoke_within(
+        &self,
+        action: Action,
+        event: Value,
+        timeout: Duration,
+    ) -> Invocation {
+        self.function(action).invoke(event, timeout).await
+    }
+
+    /// HTTP API (2.0) call with the device in the path; returns status and body.
+    pub async fn api_path(&self, action: Action, device_id: &str, body: Value) -> Reply {
+        let (method, path) = path_route(action, device_id);
+        let body = (method == "POST").then_some(body);
+        let event = events::api_v2(
+            &method,
+            &path,
+            Some(("deviceId", device_id)),
+            body.as_ref(),
+            &Caller::iam(HELPDESK),
+        );
+        Reply::from(self.invoke(action, event).await)
+    }
+
+    /// HTTP API (2.0) call with the device in the body.
+    pub async fn api_body(&self, action: Action, body: Value) -> Reply {
+        let path = format!("/v1/{}", action.function_name());
+        let event = events::api_v2("POST", &path, None, Some(&body), &Caller::iam(HELPDESK));
+        Reply::from(self.invoke(action, event).await)
+    }
+
+    /// EventBridge event with `detail` = request + action.
+    pub async fn event(&self, action: Action, mut detail: Value) -> Invocation {
+        detail["action"] = json!(action.event_action());
+        self.invoke(action, events::eventbridge(&detail)).await
+    }
+
+    /// Every log line of every function so far.
+    pub fn all_logs(&self) -> Vec<String> {
+        let mut logs = self.retired_logs.clone();
+        logs.extend(self.functions.values().flat_map(|f| f.logs()));
+        logs
+    }
+
+    /// The audit records the functions printed.
+    pub fn audit_records(&self) -> Vec<Value> {
+        self.all_logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "audit")
+            .collect()
+    }
+
+    pub async fn posts(&self, device_id: &str) -> usize {
+        self.sim().post_count(device_id).await
+    }
+
+    /// Every POST that reached any device.
+    pub async fn total_posts(&self) -> usize {
+        self.sim()
+            .requests()
+            .await
+            .iter()
+            .filter(|r| r.method == "POST" && r.device_id.is_some() && r.fault.is_none())
+            .count()
+    }
+
+    pub async fn graph_calls(&self) -> usize {
+        self.sim()
+            .requests()
+            .await
+            .iter()
+            .filter(|r| r.endpoint == "graph")
+            .count()
+    }
+}
+
+pub fn path_route(action: Action, device_id: &str) -> (String, String) {
+    let method = if action == Action::Status {
+        "GET"
+    } else {
+        "POST"
+    };
+    (
+        method.to_string(),
+        format!("/v1/devices/{device_id}/{}", action.function_name()),
+    )
+}
+
+/// An API Gateway answer, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Value,
+    pub body: Value,
+}
+
+impl From<Invocation> for Reply {
+    fn from(inv: Invocation) -> Reply {
+        let value = match inv.outcome {
+            InvokeOutcome::Response(v) => v,
+            other => panic!("API invocation did not answer: {other:?}"),
+        };
+        let status = value["statusCode"].as_u64().expect("statusCode") as u16;
+        let body: Value =
+            serde_json::from_str(value["body"].as_str().expect("body string")).expect("JSON body");
+        Reply {
+            status,
+            headers: value["headers"].clone(),
+            body,
+        }
+    }
+}
+
+impl Reply {
+    pub fn outcome(&self) -> &str {
+        self.body["outcome"].as_str().unwrap_or("")
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub fn reason() -> Value {
+    json!("user locked out (e2e test)")
+}
+
+/// Body for a `/v1/devices/{deviceId}/...` route: the device is in the path.
+pub fn just_reason() -> Value {
+    json!({"reason": reason()})
+}
+
+/// Request body naming the device by id.
+pub fn by_id(id: &str) -> Value {
+    json!({"device": {"id": id}, "reason": reason()})
+}
+
+pub fn with_device(device: Value) -> Value {
+    json!({"device": device, "reason": reason()})
+}

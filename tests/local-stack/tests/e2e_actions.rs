@@ -1,0 +1,334 @@
+//! The request flow: dry run, duplicate suppression, status and the
+//! passcode, EventBridge and direct invocations, audit records.
+
+mod common;
+use common::*;
+use local_stack::InvokeOutcome;
+use passcode_core::Action;
+use serde_json::json;
+
+#[tokio::test]
+async fn dry_run_sends_nothing() {
+    let world = World::start().await;
+    let body = json!({"device": {"imei": "350000000000001"}, "reason": "r", "dryRun": true});
+    let reply = world.api_body(Action::ResetPasscode, body).await;
+    assert_eq!(
+        (reply.status, reply.outcome()),
+        (200, "dryRun"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.body["wouldSend"], true);
+    assert_eq!(reply.body["device"]["id"], dev::AE_DEDICATED);
+    // An ineligible device is still refused in a dry run.
+    let body = json!({"device": {"id": dev::MACOS}, "reason": "r", "dryRun": true});
+    assert_eq!(
+        world.api_body(Action::ResetPasscode, body).await.status,
+        422
+    );
+    assert_eq!(world.total_posts().await, 0);
+}
+
+#[tokio::test]
+async fn a_pending_reset_is_not_sent_twice() {
+    let world = World::start().await;
+    let first = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (first.status, first.outcome()),
+        (202, "accepted"),
+        "{:?}",
+        first.body
+    );
+    assert!(
+        first.body["graphRequestId"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+
+    // Client retry and EventBridge redelivery of the same request.
+    let again = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.outcome()),
+        (200, "alreadyPending"),
+        "{:?}",
+        again.body
+    );
+    let detail = json!({"device": {"serialNumber": "R58N10AE001"}, "reason": "r", "requestedBy": "agent@contoso.com"});
+    let redelivered = world.event(Action::ResetPasscode, detail.clone()).await;
+    assert_eq!(redelivered.response().unwrap()["outcome"], "alreadyPending");
+    let dry = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r", "dryRun": true}),
+        )
+        .await;
+    assert_eq!(dry.body["wouldSend"], false);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+
+    // Once Intune finished, a new request is a new reset.
+    world
+        .sim()
+        .advance_action(dev::AE_DEDICATED, "resetPasscode", "done", Some("24681357"))
+        .await
+        .unwrap();
+    let next = world.event(Action::ResetPasscode, detail).await;
+    assert_eq!(next.response().unwrap()["outcome"], "accepted");
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 2);
+}
+
+#[tokio::test]
+async fn status_returns_the_passcode_only_when_allowed() {
+    let mut world = World::start().await;
+    world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_FULLY_MANAGED,
+            json!({"reason": "r"}),
+        )
+        .await;
+
+    let pending = world
+        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
+        .await;
+    assert_eq!(pending.status, 200, "{:?}", pending.body);
+    let action = &pending.body["actions"][0];
+    assert_eq!(
+        (action["action"].as_str(), action["state"].as_str()),
+        (Some("resetPasscode"), Some("pending"))
+    );
+    assert!(action.get("passcode").is_none());
+
+    world
+        .sim()
+        .advance_action(
+            dev::AE_FULLY_MANAGED,
+            "resetPasscode",
+            "done",
+            Some("90817263"),
+        )
+        .await
+        .unwrap();
+    let done = world
+        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
+        .await;
+    assert_eq!(done.body["actions"][0]["state"], "done");
+    assert_eq!(
+        done.body["actions"][0]["passcode"], "90817263",
+        "API caller with RETURN_PASSCODE=true"
+    );
+
+    // Never through EventBridge.
+    let ev = world
+        .event(
+            Action::Status,
+            json!({"device": {"id": dev::AE_FULLY_MANAGED}}),
+        )
+        .await;
+    let result = ev.response().unwrap();
+    assert_eq!(result["actions"][0]["state"], "done");
+    assert!(result["actions"][0].get("passcode").is_none(), "{result}");
+
+    // Never when RETURN_PASSCODE is off.
+    world
+        .respawn(Action::Status, &[("RETURN_PASSCODE", "false")])
+        .await;
+    let off = world
+        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
+        .await;
+    assert_eq!(off.body["actions"][0]["state"], "done");
+    assert!(off.body["actions"][0].get("passcode").is_none());
+
+    let audits = world.audit_records();
+    let returned: Vec<bool> = audits
+        .iter()
+        .filter(|a| a["function"] == "passcode-status")
+        .map(|a| a["passcodeReturned"].as_bool().unwrap())
+        .collect();
+    // Pending (API), done (API), done (EventBridge), done (RETURN_PASSCODE off).
+    assert_eq!(
+        returned,
+        [false, true, false, false],
+        "audit says when a passcode was handed out"
+    );
+}
+
+#[tokio::test]
+async fn status_explains_not_supported_work_profile_resets() {
+    let world = World::start().await;
+    world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_PERSONAL_WORK_PROFILE,
+            json!({"reason": "r"}),
+        )
+        .await;
+    world
+        .sim()
+        .advance_action(
+            dev::AE_PERSONAL_WORK_PROFILE,
+            "resetPasscode",
+            "notSupported",
+            None,
+        )
+        .await
+        .unwrap();
+    let status = world
+        .api_path(Action::Status, dev::AE_PERSONAL_WORK_PROFILE, json!({}))
+        .await;
+    let hint = status.body["actions"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("accept the prompt"), "{hint}");
+}
+
+#[tokio::test]
+async fn eventbridge_accepted_rejected_and_failed() {
+    let world = World::start().await;
+    let accepted = world
+        .event(Action::RemovePasscode, json!({"device": {"serialNumber": "F2LXK0AAAA10"}, "reason": "r", "ticket": "INC1", "requestedBy": "agent@contoso.com"}))
+        .await;
+    let result = accepted.response().unwrap();
+    assert_eq!(result["outcome"], "accepted", "{result}");
+    assert_eq!(result["device"]["id"], dev::IOS_ADE);
+
+    // Permanent: completes normally as "rejected", so Lambda does not retry it.
+    let rejected = world
+        .event(
+            Action::RemovePasscode,
+            json!({"device": {"id": dev::MACOS}, "reason": "r"}),
+        )
+        .await;
+    let result = rejected.response().unwrap();
+    assert_eq!(result["outcome"], "rejected");
+    assert_eq!(result["error"]["code"], "unsupportedPlatform");
+    let invalid = world
+        .event(
+            Action::RemovePasscode,
+            json!({"device": {"serialNumber": "A"}}),
+        )
+        .await;
+    assert_eq!(
+        invalid.response().unwrap()["error"]["code"],
+        "invalidRequest",
+        "missing reason"
+    );
+    let wrong_action = world
+        .invoke(
+            Action::RemovePasscode,
+            local_stack::events::eventbridge(
+                &json!({"action": "resetPasscode", "device": {"id": dev::IOS_ADE}, "reason": "r"}),
+            ),
+        )
+        .await;
+    assert_eq!(wrong_action.response().unwrap()["outcome"], "rejected");
+
+    // Transient: the invocation fails so Lambda retries it / sends it to OnFailure.
+    world
+        .sim()
+        .add_fault(
+            &graph_sim::FaultRule::status(503)
+                .endpoint(graph_sim::Endpoint::Graph)
+                .times(1000),
+        )
+        .await
+        .unwrap();
+    let failed = world
+        .invoke_within(
+            Action::RemovePasscode,
+            local_stack::events::eventbridge(&json!({"action": "removePasscode", "device": {"id": dev::IPADOS_DEVICE_ENROLLMENT}, "reason": "r"})),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    match &failed.outcome {
+        InvokeOutcome::Error { error_type, .. } => assert_eq!(error_type, "GraphUnavailable"),
+        other => panic!("expected an invocation error, got {other:?}"),
+    }
+    world.sim().clear_faults().await.unwrap();
+    assert_eq!(world.total_posts().await, 1);
+
+    let audits = world.audit_records();
+    let first = &audits[0];
+    assert_eq!(first["source"], "eventBridge");
+    assert_eq!(first["caller"]["requestedBy"], "agent@contoso.com");
+    assert_eq!(first["caller"]["principal"], "com.example.helpdesk");
+    assert_eq!(first["ticket"], "INC1");
+    assert_eq!(first["outcome"], "accepted");
+    let outcomes: Vec<&str> = audits
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["accepted", "rejected", "rejected", "rejected", "failed"]
+    );
+}
+
+#[tokio::test]
+async fn direct_invocation_behaves_like_eventbridge() {
+    let world = World::start().await;
+    let inv = world
+        .invoke(Action::ResetPasscode, json!({"action": "resetPasscode", "device": {"id": dev::AOSP_USERLESS}, "reason": "kiosk locked", "requestedBy": "stepfunctions"}))
+        .await;
+    assert_eq!(inv.response().unwrap()["outcome"], "accepted");
+    assert_eq!(world.posts(dev::AOSP_USERLESS).await, 1);
+}
+
+#[tokio::test]
+async fn api_audit_records_name_the_caller_and_the_reason() {
+    let world = World::start().await;
+    let body = json!({"device": {"id": dev::AOSP_USER_ASSOCIATED}, "reason": "headset locked", "ticket": "INC42"});
+    world.api_body(Action::ResetPasscode, body).await;
+    let audit = world.audit_records().pop().expect("an audit record");
+    assert_eq!(audit["caller"]["kind"], "iam");
+    assert_eq!(audit["caller"]["principal"], HELPDESK);
+    assert_eq!(audit["reason"], "headset locked");
+    assert_eq!(audit["ticket"], "INC42");
+    assert_eq!(audit["deviceId"], dev::AOSP_USER_ASSOCIATED);
+    assert_eq!(audit["action"], "resetPasscode");
+    assert_eq!(audit["outcome"], "accepted");
+    assert!(
+        audit["graphRequestId"]
+            .as_str()
+            .is_some_and(|s| s.len() > 10)
+    );
+    assert!(audit["durationMs"].is_u64());
+}
+
+#[tokio::test]
+async fn bad_requests_are_400_and_change_nothing() {
+    let world = World::start().await;
+    for body in [
+        json!({"device": {"serialNumber": "R58N10AE001"}}),
+        json!({"device": {"serial": "R58N10AE001"}, "reason": "r"}),
+        json!({"device": {"serialNumber": "R58N10AE001", "imei": "350000000000001"}, "reason": "r"}),
+        json!({"device": {"deviceName": "KIOSK-LOBBY-01"}, "reason": "r"}),
+        json!({"reason": "r"}),
+        json!({"device": {"id": dev::AE_DEDICATED}, "reason": "x".repeat(501)}),
+    ] {
+        let reply = world.api_body(Action::ResetPasscode, body.clone()).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "invalidRequest"),
+            "{body}"
+        );
+        assert!(!reply.body["error"]["message"].as_str().unwrap().is_empty());
+        assert!(
+            !reply.body["error"]["requestId"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(world.graph_calls().await, 0);
+}

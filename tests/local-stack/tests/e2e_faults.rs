@@ -1,0 +1,349 @@
+//! Throttling, outages and POSTs whose outcome is unknown.
+
+mod common;
+use common::*;
+use graph_sim::{DropPoint, Endpoint, FaultRule};
+use local_stack::InvokeOutcome;
+use passcode_core::Action;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn post_reset() -> FaultRule {
+    FaultRule::status(429)
+        .method("POST")
+        .path_contains("resetPasscode")
+}
+
+#[tokio::test]
+async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::status_retry_after(429, 2)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    let posts: Vec<_> = world
+        .sim()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.endpoint == "graph")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(posts, [Some(429), Some(204)]);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+}
+
+#[tokio::test]
+async fn throttled_post_without_retry_after_backs_off() {
+    let world = World::start().await;
+    world.sim().add_fault(&post_reset().times(2)).await.unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let statuses: Vec<_> = world
+        .sim()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.endpoint == "graph")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [Some(429), Some(429), Some(204)]);
+}
+
+#[tokio::test]
+async fn throttling_beyond_the_deadline_answers_429_in_time() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::status_retry_after(429, 30)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(100),
+        )
+        .await
+        .unwrap();
+    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
+    let event = local_stack::events::api_v2(
+        "POST",
+        &path,
+        Some(("deviceId", dev::AE_DEDICATED)),
+        Some(&json!({"reason": "r"})),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let inv = world
+        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(10))
+        .await;
+    assert!(
+        inv.duration < Duration::from_secs(10),
+        "answered before the deadline: {:?}",
+        inv.duration
+    );
+    let reply = Reply::from(inv);
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (429, "throttled"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.headers["retry-after"], "30");
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+}
+
+#[tokio::test]
+async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(&FaultRule::status(503).endpoint(Endpoint::Graph).times(1000))
+        .await
+        .unwrap();
+    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
+    let event = local_stack::events::api_v2(
+        "POST",
+        &path,
+        Some(("deviceId", dev::AE_DEDICATED)),
+        Some(&json!({"reason": "r"})),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let inv = world
+        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(6))
+        .await;
+    assert!(
+        inv.duration < Duration::from_secs(6),
+        "answered in time: {:?}",
+        inv.duration
+    );
+    let reply = Reply::from(inv);
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "graphUnavailable"),
+        "{:?}",
+        reply.body
+    );
+    let attempts = world.graph_calls().await;
+    assert!(attempts >= 3, "retried with backoff ({attempts} calls)");
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+}
+
+#[tokio::test]
+async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::drop_connection(DropPoint::AfterCommit)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_CORPORATE_WORK_PROFILE,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.outcome()),
+        (202, "accepted"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(
+        world.posts(dev::AE_CORPORATE_WORK_PROFILE).await,
+        1,
+        "confirmed by re-reading, not re-sent"
+    );
+    let posts = world
+        .sim()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.endpoint == "graph")
+        .count();
+    assert_eq!(posts, 1);
+}
+
+#[tokio::test]
+async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::drop_connection(DropPoint::BeforeCommit)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AOSP_USERLESS,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "graphUnavailable"),
+        "{:?}",
+        reply.body
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was sent again")
+    );
+    assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
+
+    // EventBridge: the same failure fails the invocation so Lambda retries...
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::drop_connection(DropPoint::BeforeCommit)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let failed = world
+        .event(
+            Action::ResetPasscode,
+            json!({"device": {"id": dev::AOSP_USERLESS}, "reason": "r"}),
+        )
+        .await;
+    assert!(
+        matches!(&failed.outcome, InvokeOutcome::Error { error_type, .. } if error_type == "GraphUnavailable"),
+        "{:?}",
+        failed.outcome
+    );
+    // ...and the retry goes through exactly once.
+    let retried = world
+        .event(
+            Action::ResetPasscode,
+            json!({"device": {"id": dev::AOSP_USERLESS}, "reason": "r"}),
+        )
+        .await;
+    assert_eq!(retried.response().unwrap()["outcome"], "accepted");
+    assert_eq!(world.posts(dev::AOSP_USERLESS).await, 1);
+}
+
+#[tokio::test]
+async fn graph_500_on_post_is_checked_by_reading_again() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::status(500)
+                .method("POST")
+                .path_contains("resetPasscode")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_FULLY_MANAGED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(
+        world.posts(dev::AE_FULLY_MANAGED).await,
+        0,
+        "a 500 is not blindly re-sent"
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_outage_is_retried() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(&FaultRule::status(503).endpoint(Endpoint::Token).times(2))
+        .await
+        .unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let tokens = world
+        .sim()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.endpoint == "token")
+        .count();
+    assert_eq!(tokens, 3);
+}
+
+#[tokio::test]
+async fn intune_write_limit_is_respected() {
+    let world = World::start().await;
+    world
+        .sim()
+        .set_write_limit(Some(graph_sim::WriteLimit {
+            max: 2,
+            window_seconds: 2,
+        }))
+        .await
+        .unwrap();
+    let devices = [
+        dev::AE_DEDICATED,
+        dev::AE_FULLY_MANAGED,
+        dev::AE_CORPORATE_WORK_PROFILE,
+    ];
+    for id in devices {
+        let reply = world
+            .api_path(Action::ResetPasscode, id, json!({"reason": "r"}))
+            .await;
+        assert_eq!(reply.status, 202, "{id}: {:?}", reply.body);
+    }
+    for id in devices {
+        assert_eq!(world.posts(id).await, 1);
+    }
+    let throttled = world
+        .sim()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.status == Some(429))
+        .count();
+    assert_eq!(throttled, 1, "the third POST waited out the window once");
+}

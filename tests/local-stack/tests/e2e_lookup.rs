@@ -1,0 +1,282 @@
+//! Finding the device: every identifier form, no match, several matches,
+//! Graph ignoring the filter, and hostile identifiers.
+
+mod common;
+use common::*;
+use passcode_core::Action;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_identifier_form_finds_exactly_the_device() {
+    let world = World::start().await;
+    let aad = graph_sim::seed::devices::azure_ad_device_id(dev::AE_FULLY_MANAGED);
+    let cases = [
+        (json!({"id": dev::AE_DEDICATED}), dev::AE_DEDICATED),
+        (
+            json!({"serialNumber": "R58N10AE003"}),
+            dev::AE_CORPORATE_WORK_PROFILE,
+        ),
+        (
+            json!({"imei": "350000000000004"}),
+            dev::AE_PERSONAL_WORK_PROFILE,
+        ),
+        (json!({"azureAdDeviceId": aad}), dev::AE_FULLY_MANAGED),
+        (
+            json!({"userPrincipalName": "lee@contoso.com"}),
+            dev::AOSP_USER_ASSOCIATED,
+        ),
+        (
+            json!({"userPrincipalName": "morgan@contoso.com", "deviceName": "MORGAN-PIXEL"}),
+            dev::MULTI_USER_ANDROID,
+        ),
+        (
+            json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel"}),
+            dev::APOSTROPHE,
+        ),
+    ];
+    for (device, expected) in cases {
+        let reply = world
+            .api_body(Action::ResetPasscode, with_device(device.clone()))
+            .await;
+        assert_eq!(reply.status, 202, "{device}: {:?}", reply.body);
+        assert_eq!(reply.body["device"]["id"], expected, "{device}");
+        assert_eq!(world.posts(expected).await, 1, "{device}");
+    }
+    assert_eq!(world.total_posts().await, 7);
+}
+
+#[tokio::test]
+async fn path_and_body_forms_and_both_payload_versions() {
+    let world = World::start().await;
+    let reply = world
+        .api_path(
+            Action::RemovePasscode,
+            dev::IOS_ADE,
+            json!({"reason": "forgot"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let body = with_device(json!({"serialNumber": "DMPXK0AAAA11"}));
+    let event = local_stack::events::api_v1(
+        "POST",
+        "/v1/remove-passcode",
+        None,
+        Some(&body),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(reply.body["device"]["id"], dev::IPADOS_DEVICE_ENROLLMENT);
+    let path = format!("/v1/devices/{}/remove-passcode", dev::VISIONOS);
+    let event = local_stack::events::api_v1(
+        "POST",
+        &path,
+        Some(("deviceId", dev::VISIONOS)),
+        Some(&json!({"reason": "r"})),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(world.total_posts().await, 3);
+}
+
+#[tokio::test]
+async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
+    let world = World::start().await;
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"serialNumber": "NO-SUCH-SERIAL"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (404, "deviceNotFound"),
+        "{:?}",
+        reply.body
+    );
+
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"serialNumber": "DUPSERIAL01"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (409, "ambiguousDevice"),
+        "{:?}",
+        reply.body
+    );
+    let mut ids: Vec<&str> = reply.body["error"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [dev::SHARED_SERIAL_A, dev::SHARED_SERIAL_B]);
+
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"userPrincipalName": "morgan@contoso.com"})),
+        )
+        .await;
+    assert_eq!(reply.status, 409);
+    assert_eq!(
+        reply.body["error"]["candidates"].as_array().unwrap().len(),
+        3
+    );
+
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            "11111111-0000-4000-8000-0000000009ff",
+            by_id("x"),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "device twice (path and body)");
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            "11111111-0000-4000-8000-0000000009ff",
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!((reply.status, reply.error_code()), (404, "deviceNotFound"));
+    assert_eq!(world.total_posts().await, 0);
+}
+
+#[tokio::test]
+async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
+    let world = World::start().await;
+    let sim = world.sim();
+    sim.set_silent_filter_mode(true).await.unwrap();
+    sim.set_page_size(7).await.unwrap();
+
+    // R58N10AE001 is a prefix of a filler's serial; the whole tenant comes back in pages.
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"serialNumber": "R58N10AE001"})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(reply.body["device"]["id"], dev::AE_DEDICATED);
+    let lists = sim
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.method == "GET" && r.device_id.is_none() && r.endpoint == "graph")
+        .count();
+    assert!(lists >= 6, "all pages were read ({lists})");
+
+    let reply = world
+        .api_body(Action::ResetPasscode, with_device(json!({"userPrincipalName": "filler.02@contoso.com", "deviceName": "kiosk-lobby-01"})))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (404, "deviceNotFound"),
+        "near miss must not match: {:?}",
+        reply.body
+    );
+
+    let reply = world
+        .api_body(
+            Action::RemovePasscode,
+            with_device(json!({"userPrincipalName": "pat@contoso.com"})),
+        )
+        .await;
+    assert_eq!(reply.status, 202);
+    assert_eq!(reply.body["device"]["id"], dev::IOS_ADE);
+
+    assert_eq!(
+        world.total_posts().await,
+        2,
+        "only the two exact devices got a POST"
+    );
+    assert_eq!(world.posts(dev::FILLER_01).await, 0);
+}
+
+#[tokio::test]
+async fn too_many_pages_means_nothing_is_chosen() {
+    let world = World::start().await;
+    let sim = world.sim();
+    sim.set_silent_filter_mode(true).await.unwrap();
+    sim.set_page_size(2).await.unwrap();
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"serialNumber": "R58N10AE001"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (502, "graphError"),
+        "{:?}",
+        reply.body
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ignored the filter")
+    );
+    assert_eq!(world.total_posts().await, 0);
+}
+
+#[tokio::test]
+async fn odata_injection_attempts_change_nothing() {
+    let world = World::start().await;
+    // Refused by validation before Graph is called at all.
+    for device in [
+        json!({"serialNumber": "X' or serialNumber ne 'Y"}),
+        json!({"imei": "35' or imei ne '1"}),
+        json!({"userPrincipalName": "x' or userPrincipalName ne '@contoso.com"}),
+        json!({"azureAdDeviceId": "' or 1 eq 1 or '"}),
+        json!({"id": "11111111-0000-4000-8000-000000000001') or ('1"}),
+    ] {
+        let reply = world
+            .api_body(Action::ResetPasscode, with_device(device.clone()))
+            .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "invalidRequest"),
+            "{device}"
+        );
+    }
+    assert_eq!(
+        world.graph_calls().await,
+        0,
+        "validation happens before Graph"
+    );
+
+    // Free text is escaped: the injection becomes part of a literal that matches nothing.
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel' or deviceName ne 'x"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (404, "deviceNotFound"),
+        "{:?}",
+        reply.body
+    );
+    let filters: Vec<String> = world
+        .sim()
+        .requests()
+        .await
+        .iter()
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(
+        filters
+            .iter()
+            .any(|q| q.contains("deviceName eq 'Kim''s Pixel'' or deviceName ne ''x'")),
+        "escaped literal reached Graph: {filters:?}"
+    );
+    assert_eq!(world.total_posts().await, 0);
+}
