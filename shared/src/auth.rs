@@ -11,7 +11,9 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::retry::{Deadline, Decision, RetryPolicy, parse_retry_after};
 use crate::secrets::{Credential, GraphCredentials};
 use crate::sensitive::Sensitive;
-use jsonwebtoken::{Algorithm, Header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -32,6 +34,15 @@ impl AuthError {
             AuthError::CredentialsRefused(e) | AuthError::Other(e) => e,
         }
     }
+}
+
+/// The JOSE header of a client assertion, in the field order JWT libraries use.
+#[derive(Serialize)]
+struct AssertionHeader<'a> {
+    typ: &'static str,
+    alg: &'static str,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -158,15 +169,12 @@ impl TokenProvider {
                         .and_then(parse_retry_after);
                     let body = resp.bytes().await.unwrap_or_default();
                     if status == 200 {
-                        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+                        return parse_token_response(&body).ok_or_else(|| {
                             AuthError::Other(ServiceError::new(
                                 ErrorCode::GraphError,
                                 "the Entra ID token endpoint answered 200 without a usable token",
                             ))
-                        })?;
-                        let lifetime =
-                            Duration::from_secs(parsed.expires_in.unwrap_or(3599).max(1));
-                        return Ok((Sensitive::new(parsed.access_token), lifetime));
+                        });
                     }
                     let entra: EntraError = serde_json::from_slice(&body).unwrap_or_default();
                     match classify_token_error(status, &entra) {
@@ -205,6 +213,35 @@ impl TokenProvider {
     }
 }
 
+/// Longest token lifetime believed: Entra's tokens live at most a day.
+/// Without a cap, an absurd `expires_in` overflowed `Instant + Duration`
+/// when the token was cached (a panic, an abort in release builds).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The access token and its lifetime (1 s to [`MAX_TOKEN_LIFETIME`]) from
+/// the token endpoint's 200 body, `None` when there is no token in it.
+/// Public for the fuzz tests.
+pub fn parse_token_response(body: &[u8]) -> Option<(Sensitive, Duration)> {
+    let parsed: TokenResponse = serde_json::from_slice(body).ok()?;
+    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3599).max(1));
+    Some((
+        Sensitive::new(parsed.access_token),
+        lifetime.min(MAX_TOKEN_LIFETIME),
+    ))
+}
+
+/// The message a failed token request (`status`, Entra's error body) ends
+/// with, whatever the class of failure. Public for the fuzz tests; the token
+/// request makes the same two steps.
+pub fn token_error_message(status: u16, body: &[u8]) -> String {
+    let entra: EntraError = serde_json::from_slice(body).unwrap_or_default();
+    match classify_token_error(status, &entra) {
+        TokenFailure::Transient(m)
+        | TokenFailure::CredentialsRefused(m)
+        | TokenFailure::Configuration(m) => m,
+    }
+}
+
 fn token_form(
     url: &str,
     scope: &str,
@@ -234,20 +271,57 @@ fn token_form(
     Ok(form)
 }
 
+/// The RSA private key of the app's certificate, which signs client
+/// assertions (PS256: RSASSA-PSS with SHA-256, salt length 32).
+pub struct SigningKey(Box<RsaKeyPair>);
+
+impl SigningKey {
+    /// The first RSA private key in a PEM text: PKCS#8 (`BEGIN PRIVATE KEY`)
+    /// or PKCS#1 (`BEGIN RSA PRIVATE KEY`), 2048 to 8192 bits. `None` when
+    /// there is none or it cannot be used.
+    pub fn from_pem(text: &str) -> Option<SigningKey> {
+        let blocks = pem::parse_many(text).ok()?;
+        blocks
+            .iter()
+            .find_map(|block| match block.tag() {
+                "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()).ok(),
+                "RSA PRIVATE KEY" => RsaKeyPair::from_der(block.contents()).ok(),
+                _ => None,
+            })
+            .map(|key| SigningKey(Box::new(key)))
+    }
+
+    fn sign_ps256(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let mut signature = vec![0; self.0.public().modulus_len()];
+        self.0
+            .sign(
+                &RSA_PSS_SHA256,
+                &ring::rand::SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .ok()?;
+        Some(signature)
+    }
+}
+
 /// The signed JWT that stands in for a client secret. Short-lived (5 min)
-/// and unique (`jti`), as Entra recommends.
+/// and unique (`jti`), as Entra recommends: `base64url(header)`.`base64url(claims)`.`base64url(signature)`.
 pub fn client_assertion(
     audience: &str,
     client_id: &str,
     thumbprint_sha256: &str,
-    key: &jsonwebtoken::EncodingKey,
+    key: &SigningKey,
 ) -> Result<Sensitive, AuthError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut header = Header::new(Algorithm::PS256);
-    header.x5t_s256 = Some(thumbprint_sha256.to_string());
+    let header = AssertionHeader {
+        typ: "JWT",
+        alg: "PS256",
+        x5t_s256: thumbprint_sha256,
+    };
     let claims = AssertionClaims {
         aud: audience,
         iss: client_id,
@@ -257,13 +331,22 @@ pub fn client_assertion(
         iat: now,
         exp: now + 300,
     };
-    jsonwebtoken::encode(&header, &claims, key)
-        .map(Sensitive::new)
-        .map_err(|_| {
-            AuthError::Other(ServiceError::config(
-                "the private key in the secret could not sign a client assertion",
-            ))
-        })
+    let signed = (|| {
+        let header = serde_json::to_vec(&header).ok()?;
+        let claims = serde_json::to_vec(&claims).ok()?;
+        let mut jwt = URL_SAFE_NO_PAD.encode(header);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut jwt);
+        let signature = key.sign_ps256(jwt.as_bytes())?;
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
+        Some(jwt)
+    })();
+    signed.map(Sensitive::new).ok_or_else(|| {
+        AuthError::Other(ServiceError::config(
+            "the private key in the secret could not sign a client assertion",
+        ))
+    })
 }
 
 enum TokenFailure {
@@ -357,7 +440,7 @@ mod tests {
 
     #[test]
     fn assertion_has_the_documented_header_and_claims() {
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_KEY.as_bytes()).unwrap();
+        let key = SigningKey::from_pem(TEST_KEY).unwrap();
         let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
         let jwt = client_assertion(aud, "client-1", "THUMB", &key).unwrap();
         let parts: Vec<&str> = jwt.expose().split('.').collect();
@@ -417,5 +500,43 @@ mod tests {
             classify_token_error(400, &EntraError::default()),
             TokenFailure::Configuration(_)
         ));
+    }
+
+    #[test]
+    fn token_responses_are_read_with_a_sane_lifetime() {
+        let (token, lifetime) = parse_token_response(
+            br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#,
+        )
+        .unwrap();
+        assert_eq!(token.expose(), "eyJ0");
+        assert_eq!(lifetime, Duration::from_secs(3599));
+        let (_, lifetime) =
+            parse_token_response(br#"{"access_token":"t","expires_in":0}"#).unwrap();
+        assert_eq!(lifetime, Duration::from_secs(1));
+        // This lifetime used to overflow `Instant + Duration` in `token()`.
+        let (_, lifetime) =
+            parse_token_response(br#"{"access_token":"t","expires_in":18446744073709551615}"#)
+                .unwrap();
+        assert_eq!(lifetime, MAX_TOKEN_LIFETIME);
+        let _refresh_at = Instant::now() + lifetime - (lifetime / 4).min(Duration::from_secs(300));
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"{\"access_token\":5}",
+            b"{\"access_token\":\"t\",\"expires_in\":-1}",
+        ] {
+            assert!(parse_token_response(bad).is_none());
+        }
+    }
+
+    #[test]
+    fn token_error_messages_never_repeat_the_description() {
+        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. s3cr3t","error_codes":[7000215]}"#;
+        let msg = token_error_message(401, body);
+        assert!(
+            msg.contains("AADSTS7000215") && !msg.contains("s3cr3t"),
+            "{msg}"
+        );
+        assert!(token_error_message(400, b"<html>").contains("no error code"));
     }
 }

@@ -463,10 +463,15 @@ fn unexpected(reply: &Reply, doing: &str) -> ServiceError {
     .with_graph_request_id(reply.request_id.clone())
 }
 
-/// `code: message` from Graph's error body. Intune nests a JSON document in
-/// `message`; its inner `Message` is what a person wants to read.
 fn graph_error_summary(reply: &Reply) -> String {
-    let Ok(body) = serde_json::from_slice::<ErrorBody>(&reply.body) else {
+    error_summary(&reply.body)
+}
+
+/// `code: message` from Graph's error body. Intune nests a JSON document in
+/// `message`; its inner `Message` is what a person wants to read. Public for
+/// the fuzz tests.
+pub fn error_summary(body: &[u8]) -> String {
+    let Ok(body) = serde_json::from_slice::<ErrorBody>(body) else {
         return "no error details".to_string();
     };
     let mut message = body.error.message;
@@ -480,7 +485,16 @@ fn graph_error_summary(reply: &Reply) -> String {
     format!("{}: {}", body.error.code, message)
 }
 
-fn same_origin(link: &str, root: &str) -> bool {
+/// One page of a device list as `list_devices` reads it: the devices and
+/// the `@odata.nextLink`. Public for the fuzz tests.
+pub fn parse_page(body: &[u8]) -> Option<(Vec<ManagedDevice>, Option<String>)> {
+    let page: Page = serde_json::from_slice(body).ok()?;
+    Some((page.value, page.next_link))
+}
+
+/// Whether a next-page link points at the configured Graph origin (scheme,
+/// host and port); only then does the token go with it.
+pub fn same_origin(link: &str, root: &str) -> bool {
     match (url::Url::parse(link), url::Url::parse(root)) {
         (Ok(a), Ok(b)) => a.origin() == b.origin(),
         _ => false,

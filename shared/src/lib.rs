@@ -76,24 +76,65 @@ async fn build_graph(config: config::Config) -> Result<graph::Graph, BoxError> {
             env!("CARGO_PKG_VERSION")
         ))
         .build()?;
-    let aws_http = aws_smithy_http_client::Builder::new()
+    let secrets = secrets::SecretStore::new(
+        secrets_client(),
+        config.secret_id.clone(),
+        config.secret_ttl,
+    );
+    Ok(graph::Graph::new(http, config, secrets))
+}
+
+/// The Secrets Manager client, configured from what Lambda puts in the
+/// environment: the region, the execution role's credentials and, for tests
+/// and local stacks, `AWS_ENDPOINT_URL[_SECRETS_MANAGER]`. No provider chain
+/// (`aws-config`) is needed for that: it would only add an STS client, its
+/// endpoint rules and ~0.4 MB to the binary.
+fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::retry::RetryConfig;
+    use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let flag = |name: &str| env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(aws_http)
+    let mut builder = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::standard())
         .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
+            TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .operation_attempt_timeout(Duration::from_secs(3))
                 .operation_timeout(Duration::from_secs(8))
                 .build(),
         )
-        .load()
-        .await;
-    let secrets = secrets::SecretStore::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        config.secret_id.clone(),
-        config.secret_ttl,
-    );
-    Ok(graph::Graph::new(http, config, secrets))
+        .use_fips(flag("AWS_USE_FIPS_ENDPOINT"))
+        .use_dual_stack(flag("AWS_USE_DUALSTACK_ENDPOINT"));
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => {
+            let credentials =
+                Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "Environment");
+            builder = builder.credentials_provider(credentials);
+        }
+        _ => tracing::warn!(
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set: Secrets Manager cannot be called"
+        ),
+    }
+    if !flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        && let Some(url) =
+            env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| env("AWS_ENDPOINT_URL"))
+    {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_secretsmanager::Client::from_conf(builder.build())
 }

@@ -4,12 +4,42 @@
 //! 400 that changes nothing. Identifiers are checked for length and characters
 //! first and, where free text is allowed (device names, UPNs), escaped as OData
 //! literals when they go into a `$filter`.
+//!
+//! Unicode look-alikes are decided per field:
+//! * GUIDs, serial numbers, IMEIs and idempotency keys are ASCII only, so a
+//!   Cyrillic `А` in a serial or fullwidth `３` in an IMEI is a 400. Intune
+//!   stores them as ASCII; a look-alike could never match and would only
+//!   turn into a confusing `deviceNotFound`.
+//! * UPNs are printable ASCII only: Entra ID's username policy allows only
+//!   ASCII letters, digits and a few symbols, so any other character
+//!   (a zero-width joiner, a Greek `ο`, a no-break space) is a paste
+//!   artefact or a spoof and is refused.
+//! * Device names and free text (`reason`, `ticket`, `requestedBy`) stay
+//!   Unicode: people name phones in every script and with emoji (which use
+//!   zero-width joiners). Only control characters are refused. Device names
+//!   are compared exactly (case aside) with Intune's record together with the
+//!   UPN, so a look-alike can at worst match nothing.
+//!
+//! Error messages repeat a caller's value at most [`ECHO_CHARS`] characters
+//! long, so a huge field name or path can't make a huge answer or log line.
 
 use crate::error::ServiceError;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_REASON_CHARS: usize = 500;
+/// Most characters of a caller's value that an error message repeats.
+pub const ECHO_CHARS: usize = 64;
+
+/// A caller's value as an error message repeats it: cut at [`ECHO_CHARS`]
+/// characters, with `…` when something was cut.
+pub(crate) fn clip(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(ECHO_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((at, _)) => Cow::Owned(format!("{}…", &value[..at])),
+    }
+}
 
 /// How the caller names the device. Each form must resolve to exactly one
 /// managed device.
@@ -127,7 +157,8 @@ pub fn parse_request(
 ) -> Result<PasscodeRequest, ServiceError> {
     if let Some(unknown) = body.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
         return Err(ServiceError::invalid(format!(
-            "unknown field {unknown:?}; allowed fields are {}",
+            "unknown field {:?}; allowed fields are {}",
+            clip(unknown),
             REQUEST_FIELDS.join(", ")
         )));
     }
@@ -193,7 +224,8 @@ fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
     };
     if let Some(unknown) = fields.keys().find(|k| !DEVICE_FIELDS.contains(&k.as_str())) {
         return Err(ServiceError::invalid(format!(
-            "unknown device field {unknown:?}; use one of {}",
+            "unknown device field {:?}; use one of {}",
+            clip(unknown),
             DEVICE_FIELDS.join(", ")
         )));
     }
@@ -328,16 +360,18 @@ fn validate_imei(value: &str) -> Result<String, ServiceError> {
     Ok(digits)
 }
 
+/// Printable ASCII only (see the module notes on look-alikes): no spaces,
+/// no zero-width or other invisible characters, no non-Latin letters.
 fn validate_upn(value: &str) -> Result<String, ServiceError> {
     let v = value.trim();
-    let ok = (3..=256).contains(&v.chars().count())
+    let ok = (3..=256).contains(&v.len())
         && v.matches('@').count() == 1
         && !v.starts_with('@')
         && !v.ends_with('@')
-        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+        && v.chars().all(|c| c.is_ascii_graphic());
     if !ok {
         return Err(ServiceError::invalid(
-            "device.userPrincipalName must look like user@contoso.com (no spaces, at most 256 characters)",
+            "device.userPrincipalName must look like user@contoso.com (ASCII letters, digits and symbols, no spaces, at most 256 characters)",
         ));
     }
     Ok(v.to_string())
@@ -560,5 +594,85 @@ mod tests {
             "serialNumber eq 'A1'"
         );
         assert_eq!(DeviceRef::Id("x".into()).odata_filter(), None);
+    }
+
+    #[test]
+    fn unicode_look_alikes_are_decided_per_field() {
+        // Refused: ASCII-only identifiers with look-alike characters.
+        for (body, hint) in [
+            (json!({"serialNumber": "R58N10АE001"}), "letters, digits"), // Cyrillic А
+            (
+                json!({"serialNumber": "R58N1\u{200B}0AE001"}),
+                "letters, digits",
+            ), // zero-width space
+            (
+                json!({"imei": "３５２０９９００１７６１４８１"}),
+                "14 to 16 digits",
+            ), // fullwidth
+            (json!({"imei": "35209900176148\u{0661}"}), "14 to 16 digits"), // Arabic-Indic 1
+            (
+                json!({"id": "0f8fad5b-d9cb-469f-a165-７０867728950e"}),
+                "GUID",
+            ),
+            (
+                json!({"azureAdDeviceId": "0f8fad5b-d9cb-469f-a165-70867728950\u{0435}"}),
+                "GUID",
+            ),
+            (
+                json!({"userPrincipalName": "ad\u{200D}min@contoso.com"}),
+                "ASCII",
+            ), // ZWJ
+            (
+                json!({"userPrincipalName": "admin@contoso\u{FEFF}.com"}),
+                "ASCII",
+            ), // BOM
+            (json!({"userPrincipalName": "аdmin@contoso.com"}), "ASCII"), // Cyrillic а
+            (json!({"userPrincipalName": "admin@cοntoso.com"}), "ASCII"), // Greek ο
+            (
+                json!({"userPrincipalName": "admin\u{00A0}x@contoso.com"}),
+                "ASCII",
+            ), // NBSP
+            (json!({"userPrincipalName": "ａdmin@contoso.com"}), "ASCII"), // fullwidth
+            (
+                json!({"userPrincipalName": "a@c.com", "deviceName": "KIOSK\u{7}"}),
+                "control",
+            ),
+        ] {
+            let msg = invalid_message(device(body.clone()));
+            assert!(msg.contains(hint), "{body}: {msg}");
+        }
+        // Accepted: spaces printed on IMEI boxes, including no-break spaces,
+        // are dropped; guest UPNs keep their #EXT#; device names are Unicode.
+        assert_eq!(
+            device(json!({"imei": "35 209900\u{00A0}176148 1"})).unwrap(),
+            DeviceRef::Imei("352099001761481".into())
+        );
+        assert!(
+            device(json!({"userPrincipalName": "kim_fabrikam.com#EXT#@contoso.onmicrosoft.com"}))
+                .is_ok()
+        );
+        let family = "Ким's 👨\u{200D}👩\u{200D}👧 iPad";
+        assert_eq!(
+            device(json!({"userPrincipalName": "kim@contoso.com", "deviceName": family})).unwrap(),
+            DeviceRef::User {
+                user_principal_name: "kim@contoso.com".into(),
+                device_name: Some(family.into())
+            }
+        );
+    }
+
+    #[test]
+    fn huge_field_names_are_clipped_in_messages() {
+        let long = "k".repeat(1_000_000);
+        let msg = invalid_message(parse(json!({long.as_str(): 1}), None, WRITE));
+        assert!(msg.len() < 400 && msg.contains("kkk…"), "{msg}");
+        let msg = invalid_message(device(json!({long.as_str(): 1})));
+        assert!(msg.len() < 400 && msg.contains("kkk…"), "{msg}");
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&"é".repeat(ECHO_CHARS)), "é".repeat(ECHO_CHARS));
+        assert_eq!(
+            clip(&"é".repeat(ECHO_CHARS + 1)),
+            format!("{}…", "é".repeat(ECHO_CHARS))
+        );
     }
 }

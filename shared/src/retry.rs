@@ -53,7 +53,11 @@ impl RetryPolicy {
             return Decision::GiveUp;
         }
         let delay = retry_after.unwrap_or_else(|| self.backoff(attempts_made, jitter));
-        if delay + self.min_call_time + self.answer_margin > remaining {
+        // Saturating: `Retry-After` is whatever the server sent, up to u64::MAX seconds.
+        let needed = delay
+            .saturating_add(self.min_call_time)
+            .saturating_add(self.answer_margin);
+        if needed > remaining {
             return Decision::GiveUp;
         }
         Decision::RetryAfter(delay)
@@ -214,5 +218,16 @@ mod tests {
             .call_timeout(&p)
             .unwrap();
         assert_eq!(t, Duration::from_secs(10));
+    }
+
+    /// `Retry-After: 18446744073709551615` made `decide` overflow a
+    /// `Duration` addition: a panic, an abort in release builds.
+    #[test]
+    fn absurd_retry_after_gives_up_without_overflow() {
+        let p = RetryPolicy::default();
+        let huge = parse_retry_after("18446744073709551615");
+        assert_eq!(huge, Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(p.decide(1, huge, LOTS, 0.5), Decision::GiveUp);
+        assert_eq!(parse_retry_after("18446744073709551616"), None);
     }
 }

@@ -10,11 +10,11 @@
 //! rotated secret is picked up. Only `GetSecretValue` is called, so the IAM
 //! policy needs nothing else. Error messages name fields, never values.
 
+use crate::auth::SigningKey;
 use crate::error::{ErrorCode, ServiceError};
 use crate::sensitive::Sensitive;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use base64::Engine;
-use jsonwebtoken::EncodingKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub enum Credential {
     Certificate {
         /// `x5t#S256` header: base64url SHA-256 of the certificate's DER.
         thumbprint_sha256: String,
-        key: EncodingKey,
+        key: SigningKey,
     },
 }
 
@@ -111,8 +111,8 @@ pub fn parse_secret(
         (Some(secret), None, None) => Credential::ClientSecret(Sensitive::new(secret)),
         (None, Some(cert), Some(key)) => Credential::Certificate {
             thumbprint_sha256: certificate_thumbprint(cert).map_err(bad)?,
-            key: EncodingKey::from_rsa_pem(key.as_bytes()).map_err(|_| {
-                bad("\"privateKey\" is not an RSA private key in PEM (PKCS#8 \"BEGIN PRIVATE KEY\" or PKCS#1)".into())
+            key: SigningKey::from_pem(key).ok_or_else(|| {
+                bad("\"privateKey\" is not an RSA private key in PEM (PKCS#8 \"BEGIN PRIVATE KEY\" or PKCS#1, 2048 to 8192 bits)".into())
             })?,
         },
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {

@@ -62,7 +62,12 @@ fn route(sim: &Sim, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
         }
         // Lets a test prove that no issued token ever shows up in a log.
         ("GET", ["tokens"]) => Ok(Value::Array(
-            sim.lock().tokens.keys().cloned().map(Value::String).collect(),
+            sim.lock()
+                .tokens
+                .keys()
+                .cloned()
+                .map(Value::String)
+                .collect(),
         )),
         ("GET", ["settings"]) => Ok(settings_json(&sim.lock().settings)),
         ("PUT", ["settings"]) => put_settings(sim, &parse_body(body)?),
