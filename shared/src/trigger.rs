@@ -85,8 +85,9 @@ pub fn parse_event(action: Action, event: &Value) -> Incoming {
     let is_v2 = obj.get("version").and_then(Value::as_str) == Some("2.0")
         && obj.contains_key("requestContext");
     if is_v2 {
+        let query = obj.get("queryStringParameters").and_then(Value::as_object);
         return match serde_json::from_value::<ApiGatewayV2httpRequest>(without_headers(obj)) {
-            Ok(req) => from_api_v2(action, req),
+            Ok(req) => from_api_v2(action, req, query),
             Err(_) => invalid(
                 Source::ApiV2,
                 Caller::default(),
@@ -323,7 +324,16 @@ fn api_caller(
     caller
 }
 
-fn from_api_v2(action: Action, req: ApiGatewayV2httpRequest) -> Incoming {
+/// `query` is the event's own `queryStringParameters`: payload 2.0 joins a
+/// repeated parameter's values with commas, and the typed struct splits
+/// every value at its commas again, which would cut a `reason` of
+/// "locked out, on the phone" to "locked out". The values are read as API
+/// Gateway sent them instead (a repeated parameter stays comma-joined).
+fn from_api_v2(
+    action: Action,
+    req: ApiGatewayV2httpRequest,
+    query: Option<&Map<String, Value>>,
+) -> Incoming {
     let ctx = &req.request_context;
     let path = req
         .raw_path
@@ -343,7 +353,10 @@ fn from_api_v2(action: Action, req: ApiGatewayV2httpRequest) -> Incoming {
         ctx.http.source_ip.clone(),
     );
     let body = api_body(req.body.as_deref(), req.is_base64_encoded, |k| {
-        req.query_string_parameters.first(k).map(str::to_string)
+        query
+            .and_then(|q| q.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     });
     let route = Route {
         method: ctx.http.method.as_str(),
@@ -585,6 +598,22 @@ mod tests {
         let req = parse_event(Action::Status, &ev).request.unwrap();
         assert_eq!(req.reason.as_deref(), Some("caller on the phone"));
         assert_eq!(req.ticket.as_deref(), Some("INC9"));
+    }
+
+    /// Found by the `api_body` fuzz target: payload 2.0 lost everything
+    /// after the first comma of a query value.
+    #[test]
+    fn query_values_keep_their_commas() {
+        let path = format!("/v1/devices/{ID}/passcode-status");
+        let query = json!({"reason": "locked out, on the phone", "ticket": "INC1,INC2"});
+        let mut ev = v2("GET", &path, Some(ID), None);
+        ev["queryStringParameters"] = query.clone();
+        let req = parse_event(Action::Status, &ev).request.unwrap();
+        assert_eq!(req.reason.as_deref(), Some("locked out, on the phone"));
+        assert_eq!(req.ticket.as_deref(), Some("INC1,INC2"));
+        let mut ev = v1("GET", &path, Some(ID), None);
+        ev["queryStringParameters"] = query;
+        assert_eq!(parse_event(Action::Status, &ev).request.unwrap(), req);
     }
 
     #[test]
