@@ -39,8 +39,12 @@ pub struct AuditRecord<'a> {
     pub device_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_name: Option<&'a str>,
-    /// `accepted`, `alreadyPending`, `dryRun`, `status`, `rejected` or `failed`.
+    /// `accepted`, `alreadyPending`, `dryRun`, `status`, `replayed`,
+    /// `rejected` or `failed`.
     pub outcome: &'static str,
+    /// For `replayed`: the request whose outcome was answered again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +93,13 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         device_id: device.map(|d| d.id.as_str()),
         device_name: device.map(|d| d.device_name.as_str()),
         outcome,
+        replay_of: match input.result {
+            Ok(Outcome::Replayed {
+                original_request_id,
+                ..
+            }) => Some(original_request_id.as_str()),
+            _ => None,
+        },
         error_code,
         graph_request_id,
         passcode_returned: input.passcode_returned,

@@ -65,6 +65,14 @@ pub struct Config {
     pub pending_window: Duration,
     /// How long the fetched secret is trusted before it is read again.
     pub secret_ttl: Duration,
+    /// DynamoDB table of idempotency records; `None` falls back to the
+    /// `deviceActionResults` check alone (see `idempotency`).
+    pub idempotency_table: Option<String>,
+    /// How long a finished request's record answers repeats of it.
+    pub idempotency_ttl: Duration,
+    /// Requests without an `idempotencyKey` or event id count as the same
+    /// request when action, device and caller match within this window.
+    pub idempotency_window: Duration,
 }
 
 impl Config {
@@ -113,6 +121,27 @@ impl Config {
             0..=86_400,
         )?;
 
+        let idempotency_table = get("IDEMPOTENCY_TABLE");
+        if let Some(table) = &idempotency_table
+            && !valid_table_name(table)
+        {
+            return Err(format!(
+                "IDEMPOTENCY_TABLE={table:?} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .) or table ARN"
+            ));
+        }
+        let idempotency_ttl = seconds(
+            get("IDEMPOTENCY_TTL_SECONDS"),
+            "IDEMPOTENCY_TTL_SECONDS",
+            3600,
+            60..=7 * 86_400,
+        )?;
+        let idempotency_window = seconds(
+            get("IDEMPOTENCY_WINDOW_SECONDS"),
+            "IDEMPOTENCY_WINDOW_SECONDS",
+            300,
+            1..=3600,
+        )?;
+
         Ok(Config {
             secret_id,
             cloud,
@@ -121,6 +150,9 @@ impl Config {
             return_passcode,
             pending_window,
             secret_ttl,
+            idempotency_table,
+            idempotency_ttl,
+            idempotency_window,
         })
     }
 
@@ -134,6 +166,17 @@ impl Config {
     pub fn token_url(&self, tenant_id: &str) -> String {
         format!("{}/{}/oauth2/v2.0/token", self.authority_host, tenant_id)
     }
+}
+
+/// A table name, or a table ARN (which DynamoDB accepts as `TableName`).
+fn valid_table_name(value: &str) -> bool {
+    if let Some(rest) = value.strip_prefix("arn:") {
+        return rest.contains(":dynamodb:") && rest.contains(":table/");
+    }
+    (3..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -276,5 +319,34 @@ mod tests {
         assert!(load(&[("GRAPH_SECRET_ID", "s"), ("PENDING_WINDOW_MINUTES", "0")]).is_err());
         let c = load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "TRUE")]).unwrap();
         assert!(c.return_passcode);
+    }
+
+    #[test]
+    fn idempotency_table_is_optional_and_checked() {
+        let c = load(&[("GRAPH_SECRET_ID", "s")]).unwrap();
+        assert_eq!(c.idempotency_table, None);
+        assert_eq!(c.idempotency_ttl, Duration::from_secs(3600));
+        assert_eq!(c.idempotency_window, Duration::from_secs(300));
+        for table in [
+            "passcode-idempotency",
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/passcode-idempotency",
+        ] {
+            let c = load(&[("GRAPH_SECRET_ID", "s"), ("IDEMPOTENCY_TABLE", table)]).unwrap();
+            assert_eq!(c.idempotency_table.as_deref(), Some(table));
+        }
+        for table in ["ab", "has space", "arn:aws:s3:::bucket"] {
+            let err = load(&[("GRAPH_SECRET_ID", "s"), ("IDEMPOTENCY_TABLE", table)]).unwrap_err();
+            assert!(err.starts_with("IDEMPOTENCY_TABLE="), "{err}");
+        }
+        for (name, value) in [
+            ("IDEMPOTENCY_TTL_SECONDS", "59"),
+            ("IDEMPOTENCY_WINDOW_SECONDS", "0"),
+            ("IDEMPOTENCY_WINDOW_SECONDS", "3601"),
+        ] {
+            assert!(
+                load(&[("GRAPH_SECRET_ID", "s"), (name, value)]).is_err(),
+                "{name}={value}"
+            );
+        }
     }
 }

@@ -26,8 +26,15 @@ pub enum ErrorCode {
     /// Graph (or the outcome of a POST) was unavailable within the deadline.
     GraphUnavailable,
     /// The function's own setup is wrong: secret missing or malformed,
-    /// credentials refused, Graph permission missing.
+    /// credentials refused, Graph permission missing, idempotency table
+    /// missing or not writable.
     ConfigurationError,
+    /// The same request is being handled by another invocation right now.
+    RequestInProgress,
+    /// The `idempotencyKey` was already used for a request on another device.
+    IdempotencyKeyReused,
+    /// The idempotency table could not be read or written; nothing was sent.
+    IdempotencyUnavailable,
 }
 
 impl ErrorCode {
@@ -42,6 +49,9 @@ impl ErrorCode {
             ErrorCode::GraphError => "graphError",
             ErrorCode::GraphUnavailable => "graphUnavailable",
             ErrorCode::ConfigurationError => "configurationError",
+            ErrorCode::RequestInProgress => "requestInProgress",
+            ErrorCode::IdempotencyKeyReused => "idempotencyKeyReused",
+            ErrorCode::IdempotencyUnavailable => "idempotencyUnavailable",
         }
     }
 
@@ -49,11 +59,13 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::DeviceNotFound => 404,
-            ErrorCode::AmbiguousDevice => 409,
-            ErrorCode::UnsupportedPlatform | ErrorCode::DeviceNotManaged => 422,
+            ErrorCode::AmbiguousDevice | ErrorCode::RequestInProgress => 409,
+            ErrorCode::UnsupportedPlatform
+            | ErrorCode::DeviceNotManaged
+            | ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::Throttled => 429,
             ErrorCode::GraphError => 502,
-            ErrorCode::GraphUnavailable => 503,
+            ErrorCode::GraphUnavailable | ErrorCode::IdempotencyUnavailable => 503,
             ErrorCode::ConfigurationError => 500,
         }
     }
@@ -70,6 +82,9 @@ impl ErrorCode {
             ErrorCode::GraphError => "GraphError",
             ErrorCode::GraphUnavailable => "GraphUnavailable",
             ErrorCode::ConfigurationError => "ConfigurationError",
+            ErrorCode::RequestInProgress => "RequestInProgress",
+            ErrorCode::IdempotencyKeyReused => "IdempotencyKeyReused",
+            ErrorCode::IdempotencyUnavailable => "IdempotencyUnavailable",
         }
     }
 }
@@ -110,7 +125,11 @@ impl ServiceError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ServiceError {
         let transient = matches!(
             code,
-            ErrorCode::Throttled | ErrorCode::GraphUnavailable | ErrorCode::ConfigurationError
+            ErrorCode::Throttled
+                | ErrorCode::GraphUnavailable
+                | ErrorCode::ConfigurationError
+                | ErrorCode::RequestInProgress
+                | ErrorCode::IdempotencyUnavailable
         );
         ServiceError {
             code,
@@ -160,6 +179,9 @@ mod tests {
             (ErrorCode::GraphError, 502, false),
             (ErrorCode::GraphUnavailable, 503, true),
             (ErrorCode::ConfigurationError, 500, true),
+            (ErrorCode::RequestInProgress, 409, true),
+            (ErrorCode::IdempotencyKeyReused, 422, false),
+            (ErrorCode::IdempotencyUnavailable, 503, true),
         ];
         for (code, status, transient) in cases {
             let err = ServiceError::new(code, "x");

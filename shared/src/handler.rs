@@ -1,8 +1,8 @@
 //! One invocation from event to answer:
 //!
 //! ```text
-//! event ─ trigger ─ request ─ lookup ─ eligibility ─ duplicate check ─ POST ─ response
-//!                                                                          └─ audit
+//! event ─ trigger ─ request ─ idempotency claim ─ lookup ─ eligibility ─ pending check ─ POST ─ response
+//!                                                                                               └─ audit
 //! ```
 //!
 //! This is the only module that writes to Intune, and it writes at most one
@@ -14,11 +14,12 @@ use crate::device::{ManagedDevice, parse_time};
 use crate::eligibility;
 use crate::error::{ErrorCode, ServiceError};
 use crate::graph::{Graph, PostResult};
+use crate::idempotency::{self, Claim, IdempotencyStore, RequestKey};
 use crate::lookup;
 use crate::request::PasscodeRequest;
 use crate::response::{self, ActionStatus, Outcome};
 use crate::retry::Deadline;
-use crate::trigger::{self, Source};
+use crate::trigger::{self, Caller, Source};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use std::time::Instant;
@@ -28,6 +29,18 @@ use time::OffsetDateTime;
 pub struct App {
     pub action: Action,
     pub graph: Graph,
+    /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
+    pub idempotency: Option<IdempotencyStore>,
+}
+
+/// What one invocation knows about itself.
+struct Invocation<'a> {
+    request_id: &'a str,
+    /// Lambda's deadline, Unix epoch milliseconds.
+    deadline_ms: u64,
+    deadline: Deadline,
+    source: Source,
+    caller: &'a Caller,
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
@@ -37,18 +50,16 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     let incoming = trigger::parse_event(app.action, &payload);
     drop(payload);
 
+    let invocation = Invocation {
+        request_id: &context.request_id,
+        deadline_ms: context.deadline,
+        deadline,
+        source: incoming.source,
+        caller: &incoming.caller,
+    };
     let mut passcode_returned = false;
     let result = match &incoming.request {
-        Ok(request) => {
-            run(
-                app,
-                request,
-                incoming.source,
-                &deadline,
-                &mut passcode_returned,
-            )
-            .await
-        }
+        Ok(request) => run_once(app, request, &invocation, &mut passcode_returned).await,
         Err(e) => Err(e.clone()),
     };
 
@@ -74,13 +85,69 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     response::render(incoming.source, app.action, &context.request_id, &result)
 }
 
+/// Runs a request at most once across execution environments when an
+/// idempotency table is configured (see `idempotency`). Reads and dry runs
+/// change nothing and skip the table.
+async fn run_once(
+    app: &App,
+    request: &PasscodeRequest,
+    invocation: &Invocation<'_>,
+    passcode_returned: &mut bool,
+) -> Result<Outcome, ServiceError> {
+    let store = app
+        .idempotency
+        .as_ref()
+        .filter(|_| app.action != Action::Status && !request.dry_run);
+    let Some(store) = store else {
+        return run(app, request, invocation, passcode_returned, &mut false).await;
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let key = RequestKey::for_request(app.action, request, invocation.caller, now, store.window());
+    match store
+        .claim(&key, invocation.request_id, invocation.deadline_ms)
+        .await?
+    {
+        Claim::Owned => {}
+        Claim::Completed {
+            outcome,
+            request_id,
+        } => {
+            return Ok(Outcome::Replayed {
+                original: outcome,
+                original_request_id: request_id,
+            });
+        }
+        Claim::InProgress { retry_after } => {
+            return Err(idempotency::in_progress_error(&key, retry_after));
+        }
+    }
+    let mut outcome_unknown = false;
+    let result = run(
+        app,
+        request,
+        invocation,
+        passcode_returned,
+        &mut outcome_unknown,
+    )
+    .await;
+    match &result {
+        Ok(outcome) => store.complete(&key, invocation.request_id, outcome).await,
+        // The POST may have reached Intune: keep the claim until it expires
+        // so an immediate retry cannot send a second passcode.
+        Err(_) if outcome_unknown => {}
+        Err(_) => store.release(&key, invocation.request_id).await,
+    }
+    result
+}
+
 async fn run(
     app: &App,
     request: &PasscodeRequest,
-    source: Source,
-    deadline: &Deadline,
+    invocation: &Invocation<'_>,
     passcode_returned: &mut bool,
+    outcome_unknown: &mut bool,
 ) -> Result<Outcome, ServiceError> {
+    let (source, deadline) = (invocation.source, &invocation.deadline);
     let device = lookup::find_device(&app.graph, &request.device, deadline).await?;
     eligibility::check(app.action, &device).map_err(|r| ServiceError::new(r.code, r.message))?;
 
@@ -116,6 +183,7 @@ async fn run(
             graph_request_id,
         }),
         PostResult::Unknown { why } => {
+            *outcome_unknown = true;
             confirm_unknown_post(app, &device, previous_start, now, &why, deadline).await
         }
     }

@@ -12,11 +12,11 @@ use crate::device::DeviceSummary;
 use crate::error::{ErrorCode, ServiceError};
 use crate::trigger::Source;
 use lambda_runtime::Diagnostic;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// How one action on one device went (for `passcode-status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionStatus {
     pub action: String,
@@ -32,7 +32,14 @@ pub struct ActionStatus {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a request ended. Serialized only into the idempotency record (never
+/// with a passcode: `Status` outcomes are not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "outcome",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Outcome {
     /// The action was sent; Intune runs it when the device checks in.
     Accepted {
@@ -53,6 +60,12 @@ pub enum Outcome {
         device: DeviceSummary,
         actions: Vec<ActionStatus>,
     },
+    /// A repeat of a finished request (same idempotency key): the first
+    /// request's outcome, answered again. Nothing was done now.
+    Replayed {
+        original: Box<Outcome>,
+        original_request_id: String,
+    },
 }
 
 impl Outcome {
@@ -62,6 +75,7 @@ impl Outcome {
             Outcome::AlreadyPending { .. } => "alreadyPending",
             Outcome::DryRun { .. } => "dryRun",
             Outcome::Status { .. } => "status",
+            Outcome::Replayed { .. } => "replayed",
         }
     }
 
@@ -71,6 +85,7 @@ impl Outcome {
             | Outcome::AlreadyPending { device, .. }
             | Outcome::DryRun { device, .. }
             | Outcome::Status { device, .. } => device,
+            Outcome::Replayed { original, .. } => original.device(),
         }
     }
 
@@ -79,6 +94,7 @@ impl Outcome {
             Outcome::Accepted {
                 graph_request_id, ..
             } => graph_request_id.as_deref(),
+            Outcome::Replayed { original, .. } => original.graph_request_id(),
             _ => None,
         }
     }
@@ -86,11 +102,28 @@ impl Outcome {
     fn http_status(&self) -> u16 {
         match self {
             Outcome::Accepted { .. } => 202,
+            Outcome::Replayed { original, .. } => original.http_status(),
             _ => 200,
         }
     }
 
     fn body(&self, action: Action, request_id: &str) -> Value {
+        // A replay answers like the first request did, so callers that
+        // branch on `outcome` need no special case, and says it is a replay.
+        if let Outcome::Replayed {
+            original,
+            original_request_id,
+        } = self
+        {
+            let mut body = original.body(action, request_id);
+            body["replayed"] = json!(true);
+            body["originalRequestId"] = json!(original_request_id);
+            body["message"] = json!(format!(
+                "{} This is the answer of an earlier request with the same idempotency key; nothing was sent again.",
+                body["message"].as_str().unwrap_or_default()
+            ));
+            return body;
+        }
         let mut body = json!({
             "outcome": self.name(),
             "action": action.event_action(),
@@ -123,6 +156,7 @@ impl Outcome {
             Outcome::Status { actions, .. } => {
                 body["actions"] = json!(actions);
             }
+            Outcome::Replayed { .. } => {}
         }
         body
     }
@@ -244,6 +278,36 @@ mod tests {
         let body = body_of(&v);
         assert_eq!(body["error"]["code"], "throttled");
         assert_eq!(body["error"]["requestId"], "r2");
+    }
+
+    #[test]
+    fn a_replay_answers_like_the_original_and_says_so() {
+        let original = Outcome::Accepted {
+            device: device(),
+            graph_request_id: Some("g1".into()),
+        };
+        let stored = serde_json::to_string(&original).unwrap();
+        let restored: Outcome = serde_json::from_str(&stored).unwrap();
+        assert_eq!(restored, original);
+        let replay = Ok(Outcome::Replayed {
+            original: Box::new(restored),
+            original_request_id: "r1".into(),
+        });
+        let v = render(Source::ApiV2, Action::ResetPasscode, "r2", &replay).unwrap();
+        assert_eq!(v["statusCode"], 202);
+        let body = body_of(&v);
+        assert_eq!(body["outcome"], "accepted");
+        assert_eq!(body["replayed"], true);
+        assert_eq!(body["requestId"], "r2");
+        assert_eq!(body["originalRequestId"], "r1");
+        assert_eq!(body["graphRequestId"], "g1");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was sent again")
+        );
+        assert_eq!(replay.as_ref().unwrap().name(), "replayed");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! moto's standalone server, standing in for AWS Secrets Manager on loopback.
+//! moto's standalone server, standing in for AWS Secrets Manager and
+//! DynamoDB on loopback.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Moto {
     endpoint: String,
     client: Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     logs: LogBuffer,
     _child: Child,
 }
@@ -67,6 +69,7 @@ impl Moto {
         let endpoint = format!("http://127.0.0.1:{port}");
         let moto = Moto {
             client: secrets_client(&endpoint),
+            dynamodb: dynamodb_client(&endpoint),
             endpoint,
             logs,
             _child: child,
@@ -118,6 +121,52 @@ impl Moto {
             }
             Err(err) => Err(anyhow::Error::new(err).context(format!("CreateSecret {name}"))),
         }
+    }
+
+    /// A DynamoDB client pointed at this server.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamodb.clone()
+    }
+
+    /// Creates an idempotency table as `template.yaml` declares it: string
+    /// key `id`, on-demand, TTL on `expiration`.
+    pub async fn create_idempotency_table(&self, name: &str) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("CreateTable {name}"))?;
+        self.dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expiration")
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("UpdateTimeToLive {name}"))?;
+        Ok(())
     }
 
     /// Deletes the secret at once, without a recovery window.
@@ -182,19 +231,29 @@ fn banner_port(line: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
-fn secrets_client(endpoint: &str) -> Client {
+/// What both clients share: the server's endpoint, dummy credentials, us-east-1.
+fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let config = aws_sdk_secretsmanager::Config::builder()
+    aws_types::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+        .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "local-stack"),
+        ))
         .endpoint_url(endpoint)
         .http_client(http)
-        .build();
-    Client::from_conf(config)
+        .build()
+}
+
+fn secrets_client(endpoint: &str) -> Client {
+    Client::new(&sdk_config(endpoint))
+}
+
+fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint))
 }
 
 #[cfg(test)]

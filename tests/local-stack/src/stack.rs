@@ -38,6 +38,9 @@ pub struct Stack {
     /// Name of that secret in moto.
     pub secret_name: String,
     pub form: SecretForm,
+    /// The idempotency table the functions use, once
+    /// [`Stack::enable_idempotency`] made one.
+    pub idempotency_table: Option<String>,
     credential: Credential,
 }
 
@@ -80,8 +83,21 @@ impl Stack {
             secret_id,
             secret_name,
             form,
+            idempotency_table: None,
             credential,
         })
+    }
+
+    /// Creates an idempotency table in moto; functions spawned from now on
+    /// get `IDEMPOTENCY_TABLE`. Returns the table name.
+    pub async fn enable_idempotency(&mut self) -> anyhow::Result<String> {
+        let name = format!(
+            "passcode-idempotency-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.moto.create_idempotency_table(&name).await?;
+        self.idempotency_table = Some(name.clone());
+        Ok(name)
     }
 
     /// What every function needs to find the secret, Graph and the token endpoint.
@@ -94,8 +110,13 @@ impl Stack {
             ("AZURE_AUTHORITY_HOST", sim),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto),
             ("AWS_ENDPOINT_URL", moto),
+            (
+                "IDEMPOTENCY_TABLE",
+                self.idempotency_table.as_deref().unwrap_or(""),
+            ),
         ]
         .into_iter()
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
     }

@@ -586,7 +586,9 @@ fn no_policy_statement_grants_on_every_resource() {
         };
         for item in items {
             let visible = item.get("Statement").is_some()
-                || ref_target(item).is_some_and(|id| resources(&template).contains_key(id));
+                || ref_target(item).is_some_and(|id| {
+                    id == "AWS::NoValue" || resources(&template).contains_key(id)
+                });
             if !visible {
                 offending.push(format!(
                     "{}.Properties.Policies: {} is not an inline document or a policy defined in this template",
@@ -601,4 +603,62 @@ fn no_policy_statement_grants_on_every_resource() {
         "policy statements that are too broad:\n  {}",
         offending.join("\n  ")
     );
+}
+
+/// The idempotency table: on-demand with TTL on the attribute the code
+/// writes, and wired (variable + write policy) to the three write functions
+/// only; its policy grants item writes on that table alone.
+#[test]
+fn idempotency_table_reaches_the_write_functions_only() {
+    let template = load_template();
+    let table = &resources(&template)["IdempotencyRecords"];
+    let props = &table["Properties"];
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        props["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expiration")
+    );
+    assert_eq!(props["KeySchema"][0]["AttributeName"].as_str(), Some("id"));
+
+    let mut found = Vec::new();
+    key_paths(&template, "IDEMPOTENCY_TABLE", String::new(), &mut found);
+    let mut expected: Vec<String> = [
+        Action::ResetPasscode,
+        Action::RemovePasscode,
+        Action::ResetWindowsPin,
+    ]
+    .into_iter()
+    .map(|action| {
+        format!(
+            ".Resources.{}.Properties.Environment.Variables.IDEMPOTENCY_TABLE",
+            function_for(&template, action).logical_id
+        )
+    })
+    .collect();
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected);
+
+    for action in Action::ALL {
+        let function = function_for(&template, action);
+        let policies = show(function.properties().get("Policies").unwrap());
+        assert_eq!(
+            policies.contains("IdempotencyRecordsPolicy"),
+            action != Action::Status,
+            "{}: {policies}",
+            function.logical_id
+        );
+    }
+    let policy = show(&resources(&template)["IdempotencyRecordsPolicy"]);
+    for needed in [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "IdempotencyRecords",
+    ] {
+        assert!(policy.contains(needed), "{needed} missing: {policy}");
+    }
+    for broader in ["dynamodb:*", "Scan", "Query", "GetItem", "BatchWriteItem"] {
+        assert!(!policy.contains(broader), "{broader} granted: {policy}");
+    }
 }

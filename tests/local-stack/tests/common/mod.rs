@@ -33,6 +33,22 @@ impl World {
 
     pub async fn start_with(form: SecretForm, extra_env: &[(&str, &str)]) -> World {
         let stack = Stack::start(form).await.expect("local stack starts");
+        World::spawn_all(stack, extra_env).await
+    }
+
+    /// Like [`World::start`], with an idempotency table in moto.
+    pub async fn start_idempotent() -> World {
+        let mut stack = Stack::start(SecretForm::ClientSecret)
+            .await
+            .expect("local stack starts");
+        stack
+            .enable_idempotency()
+            .await
+            .expect("idempotency table created");
+        World::spawn_all(stack, &[]).await
+    }
+
+    async fn spawn_all(stack: Stack, extra_env: &[(&str, &str)]) -> World {
         let mut world = World {
             stack,
             functions: HashMap::new(),
@@ -60,6 +76,14 @@ impl World {
             .await
             .expect("function starts");
         self.functions.insert(action, process);
+    }
+
+    /// One more execution environment of `action`, beside the one `World` runs.
+    pub async fn another_process(&self, action: Action) -> FunctionProcess {
+        self.stack
+            .spawn(action, &[])
+            .await
+            .expect("function starts")
     }
 
     pub fn function(&self, action: Action) -> &FunctionProcess {
@@ -99,9 +123,7 @@ impl World {
 
     /// HTTP API (2.0) call with the device in the body.
     pub async fn api_body(&self, action: Action, body: Value) -> Reply {
-        let path = format!("/v1/{}", action.function_name());
-        let event = events::api_v2("POST", &path, None, Some(&body), &Caller::iam(HELPDESK));
-        Reply::from(self.invoke(action, event).await)
+        Reply::from(self.invoke(action, api_body_event(action, &body)).await)
     }
 
     /// EventBridge event with `detail` = request + action.
@@ -148,6 +170,12 @@ impl World {
             .filter(|r| r.endpoint == "graph")
             .count()
     }
+}
+
+/// The HTTP API (2.0) event of a POST with the device in the body, from [`HELPDESK`].
+pub fn api_body_event(action: Action, body: &Value) -> Value {
+    let path = format!("/v1/{}", action.function_name());
+    events::api_v2("POST", &path, None, Some(body), &Caller::iam(HELPDESK))
 }
 
 pub fn path_route(action: Action, device_id: &str) -> (String, String) {

@@ -60,12 +60,24 @@ impl Tour {
         .await;
 
         self.api(
-            "The same request again while Intune has not finished: nothing new is sent",
+            "The same request again (a double-submit): the first answer comes back, nothing new is sent",
             Action::ResetPasscode,
             "POST",
             &reset_path,
             Some(kiosk),
             Some(&reset_body),
+        )
+        .await;
+
+        self.eventbridge(
+            "A workflow asks to reset the same kiosk while Intune has not finished: nothing new is sent",
+            Action::ResetPasscode,
+            json!({
+                "action": Action::ResetPasscode.event_action(),
+                "device": {"id": kiosk},
+                "reason": "Kiosk PIN rotation",
+                "requestedBy": "kiosk-rotation-workflow",
+            }),
         )
         .await;
 

@@ -77,10 +77,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Starts the stack and all four functions; `passcode-status` may return
+/// Starts the stack (with an idempotency table) and all four functions; `passcode-status` may return
 /// passcodes, as the quick start wants to show one.
 async fn start_everything() -> anyhow::Result<(Stack, HashMap<Action, FunctionProcess>)> {
-    let stack = Stack::start(SecretForm::ClientSecret).await?;
+    let mut stack = Stack::start(SecretForm::ClientSecret).await?;
+    // As deployed by default: write requests are recorded in an idempotency table.
+    stack.enable_idempotency().await?;
     let mut functions = HashMap::new();
     for action in Action::ALL {
         let extra: &[(&str, &str)] = if action == Action::Status {
