@@ -104,11 +104,7 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
             json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
         )
         .await;
-    assert!(
-        matches!(&ev.outcome, InvokeOutcome::Error { error_type, .. } if error_type == "ConfigurationError"),
-        "EventBridge surfaces it as a failed invocation: {:?}",
-        ev.outcome
-    );
+    assert_failed_with(&ev, "ConfigurationError");
     assert_eq!(world.graph_calls().await, 0);
 }
 

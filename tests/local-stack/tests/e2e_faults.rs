@@ -3,7 +3,6 @@
 mod common;
 use common::*;
 use graph_sim::{DropPoint, Endpoint, FaultRule};
-use local_stack::InvokeOutcome;
 use passcode_core::Action;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -18,15 +17,8 @@ fn post_reset() -> FaultRule {
 async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(
-            &FaultRule::status_retry_after(429, 2)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(1),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::status_retry_after(429, 2).times(1))
+        .await;
     let started = Instant::now();
     let reply = world
         .api_path(
@@ -79,15 +71,8 @@ async fn throttled_post_without_retry_after_backs_off() {
 async fn throttling_beyond_the_deadline_answers_429_in_time() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(
-            &FaultRule::status_retry_after(429, 30)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(100),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::status_retry_after(429, 30).times(100))
+        .await;
     let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
     let event = local_stack::events::api_v2(
         "POST",
@@ -155,15 +140,8 @@ async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
 async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(
-            &FaultRule::drop_connection(DropPoint::AfterCommit)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(1),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::AfterCommit).times(1))
+        .await;
     let reply = world
         .api_path(
             Action::ResetPasscode,
@@ -196,15 +174,8 @@ async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
 async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(
-            &FaultRule::drop_connection(DropPoint::BeforeCommit)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(1),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
+        .await;
     let reply = world
         .api_path(
             Action::ResetPasscode,
@@ -228,26 +199,15 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
 
     // EventBridge: the same failure fails the invocation so Lambda retries...
     world
-        .sim()
-        .add_fault(
-            &FaultRule::drop_connection(DropPoint::BeforeCommit)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(1),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
+        .await;
     let failed = world
         .event(
             Action::ResetPasscode,
             json!({"device": {"id": dev::AOSP_USERLESS}, "reason": "r"}),
         )
         .await;
-    assert!(
-        matches!(&failed.outcome, InvokeOutcome::Error { error_type, .. } if error_type == "GraphUnavailable"),
-        "{:?}",
-        failed.outcome
-    );
+    assert_failed_with(&failed, "GraphUnavailable");
     // ...and the retry goes through exactly once.
     let retried = world
         .event(
@@ -263,15 +223,8 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
 async fn graph_500_on_post_is_checked_by_reading_again() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(
-            &FaultRule::status(500)
-                .method("POST")
-                .path_contains("resetPasscode")
-                .times(1),
-        )
-        .await
-        .unwrap();
+        .fault_on_reset_post(FaultRule::status(500).times(1))
+        .await;
     let reply = world
         .api_path(
             Action::ResetPasscode,

@@ -4,7 +4,7 @@
 //! EventBridge do.
 #![allow(dead_code)]
 
-use graph_sim::Control;
+use graph_sim::{Control, FaultRule};
 use local_stack::events::{self, Caller};
 use local_stack::stack::{SecretForm, Stack};
 use local_stack::{FunctionProcess, Invocation, InvokeOutcome};
@@ -92,6 +92,14 @@ impl World {
 
     pub fn sim(&self) -> Control {
         self.stack.sim.control()
+    }
+
+    /// Injects `rule` on the `resetPasscode` POSTs only.
+    pub async fn fault_on_reset_post(&self, rule: FaultRule) {
+        self.sim()
+            .add_fault(&rule.method("POST").path_contains("resetPasscode"))
+            .await
+            .expect("fault rule accepted");
     }
 
     pub async fn invoke(&self, action: Action, event: Value) -> Invocation {
@@ -213,6 +221,16 @@ impl From<Invocation> for Reply {
             body,
         }
     }
+}
+
+/// Asserts that an EventBridge / direct invocation failed with `error_type`
+/// (so Lambda would retry it, then hand it to the failure destination).
+pub fn assert_failed_with(invocation: &Invocation, error_type: &str) {
+    assert!(
+        matches!(&invocation.outcome, InvokeOutcome::Error { error_type: t, .. } if t == error_type),
+        "expected a failed invocation ({error_type}): {:?}",
+        invocation.outcome
+    );
 }
 
 impl Reply {
