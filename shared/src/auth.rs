@@ -167,7 +167,9 @@ impl TokenProvider {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = read_body(resp, MAX_TOKEN_RESPONSE_BYTES)
+                        .await
+                        .unwrap_or_default();
                     if status == 200 {
                         return parse_token_response(&body).ok_or_else(|| {
                             AuthError::Other(ServiceError::new(
@@ -412,6 +414,29 @@ fn classify_token_error(status: u16, e: &EntraError) -> TokenFailure {
 }
 
 /// A short, value-free description of a transport error.
+/// Most bytes read from a token response; a real one is about 2 KB.
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// A response body, read up to `limit` bytes. Graph and Entra ID are trusted,
+/// but a proxy or an error page in between must not grow memory without
+/// bound. The error says what went wrong in words (never the body).
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, &'static str> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err("the response was too large");
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_kind(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err("the response was too large");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 pub fn error_kind(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timed out"
@@ -427,6 +452,51 @@ pub fn error_kind(e: &reqwest::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves one HTTP answer with a body of `size` bytes, announced or not.
+    fn serve_once(size: usize, announce_length: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let head = if announce_length {
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string()
+            };
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&vec![b'x'; size]);
+        });
+        url
+    }
+
+    #[test]
+    fn bodies_are_read_up_to_a_limit_only() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            for announce in [true, false] {
+                let small = client.get(serve_once(1000, announce)).send().await.unwrap();
+                assert_eq!(read_body(small, 4096).await.unwrap().len(), 1000);
+                let large = client
+                    .get(serve_once(100_000, announce))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    read_body(large, 4096).await.unwrap_err(),
+                    "the response was too large",
+                    "content-length announced: {announce}"
+                );
+            }
+        });
+    }
     use base64::Engine;
 
     const TEST_KEY: &str = include_str!("../testdata/test-key.pem");

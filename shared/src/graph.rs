@@ -12,7 +12,7 @@
 //! * One 401 re-reads the secret and fetches a new token (rotation), then
 //!   gives up with `configurationError`.
 
-use crate::auth::{AuthError, TokenProvider, error_kind};
+use crate::auth::{AuthError, TokenProvider, error_kind, read_body};
 use crate::config::Config;
 use crate::device::{DEVICE_FIELDS, ManagedDevice};
 use crate::error::{ErrorCode, ServiceError};
@@ -26,6 +26,10 @@ use std::time::Duration;
 /// Most pages a lookup will follow. A filter Graph silently ignores returns
 /// the whole tenant; rather than scan it, the lookup stops and refuses.
 pub const MAX_LOOKUP_PAGES: usize = 10;
+
+/// Most bytes read from one Graph response. A full page of devices with
+/// the selected fields is well under 2 MB; anything larger is not Graph.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Query-string encoding: everything but unreserved characters.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -289,23 +293,20 @@ impl Graph {
                     };
                     let request_id = header("request-id");
                     let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
-                    let body = match resp.bytes().await {
+                    let body = match read_body(resp, MAX_RESPONSE_BYTES).await {
                         Ok(body) => body,
-                        Err(e) if kind == CallKind::Action && (200..300).contains(&status) => {
+                        Err(why) if kind == CallKind::Action && (200..300).contains(&status) => {
                             tracing::debug!(
-                                error = error_kind(&e),
+                                error = why,
                                 "POST body unreadable after success status"
                             );
                             bytes::Bytes::new()
                         }
-                        Err(e) if kind == CallKind::Action => {
-                            return Err(CallFailure::Unknown(format!(
-                                "the POST answer {}",
-                                error_kind(&e)
-                            )));
+                        Err(why) if kind == CallKind::Action => {
+                            return Err(CallFailure::Unknown(format!("the POST answer: {why}")));
                         }
-                        Err(e) => {
-                            tracing::warn!(error = error_kind(&e), "Graph response cut off");
+                        Err(why) => {
+                            tracing::warn!(error = why, "Graph response unreadable");
                             bytes::Bytes::new()
                         }
                     };

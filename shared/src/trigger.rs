@@ -75,6 +75,12 @@ pub struct Incoming {
 /// Splits an event into source, caller and request. Never fails: an event it
 /// cannot read becomes an invalid request of the most likely source.
 pub fn parse_event(action: Action, event: &Value) -> Incoming {
+    let mut incoming = read_event(action, event);
+    incoming.caller.limit_lengths();
+    incoming
+}
+
+fn read_event(action: Action, event: &Value) -> Incoming {
     let Value::Object(obj) = event else {
         return invalid(
             Source::Direct,
@@ -90,7 +96,7 @@ pub fn parse_event(action: Action, event: &Value) -> Incoming {
             Ok(req) => from_api_v2(action, req, query),
             Err(_) => invalid(
                 Source::ApiV2,
-                Caller::default(),
+                Caller::unknown(),
                 "the API Gateway event could not be read",
             ),
         };
@@ -100,7 +106,7 @@ pub fn parse_event(action: Action, event: &Value) -> Incoming {
             Ok(req) => from_api_v1(action, req),
             Err(_) => invalid(
                 Source::ApiV1,
-                Caller::default(),
+                Caller::unknown(),
                 "the API Gateway event could not be read",
             ),
         };
@@ -110,7 +116,7 @@ pub fn parse_event(action: Action, event: &Value) -> Incoming {
             Ok(ev) => from_eventbridge(action, ev),
             Err(_) => invalid(
                 Source::EventBridge,
-                Caller::default(),
+                Caller::unknown(),
                 "the EventBridge event could not be read",
             ),
         };
@@ -138,12 +144,41 @@ fn invalid(source: Source, caller: Caller, message: &str) -> Incoming {
     }
 }
 
+/// Longest value of a caller field kept for the audit record and the
+/// idempotency key. Claims and authorizer fields come from outside; an ARN
+/// or a UPN is far shorter.
+pub const MAX_CALLER_FIELD_CHARS: usize = 256;
+
 impl Caller {
     fn direct(requested_by: Option<String>) -> Caller {
         Caller {
             kind: "direct".into(),
             requested_by,
             ..Default::default()
+        }
+    }
+
+    /// The caller of an event that could not be read at all.
+    fn unknown() -> Caller {
+        Caller {
+            kind: "unknown".into(),
+            ..Default::default()
+        }
+    }
+
+    fn limit_lengths(&mut self) {
+        for field in [
+            &mut self.principal,
+            &mut self.user,
+            &mut self.requested_by,
+            &mut self.source_ip,
+            &mut self.event_id,
+        ] {
+            if let Some(value) = field
+                && let Some((at, _)) = value.char_indices().nth(MAX_CALLER_FIELD_CHARS)
+            {
+                value.truncate(at);
+            }
         }
     }
 }
@@ -516,6 +551,30 @@ mod tests {
     fn eventbridge(detail: Value) -> Value {
         json!({"version": "0", "id": "ev-1", "detail-type": "Passcode Action Requested", "source": "com.contoso.helpdesk",
                "account": "123456789012", "time": "2026-11-26T05:00:00Z", "region": "us-east-1", "resources": [], "detail": detail})
+    }
+
+    #[test]
+    fn caller_fields_are_bounded_and_unreadable_events_say_so() {
+        let mut event = eventbridge(json!({"action": "resetPasscode", "device": {"id": ID},
+            "reason": "r", "requestedBy": "é".repeat(10_000)}));
+        event["source"] = json!("s".repeat(100_000));
+        let inc = parse_event(Action::ResetPasscode, &event);
+        assert_eq!(
+            inc.caller.principal.as_deref().map(str::len),
+            Some(MAX_CALLER_FIELD_CHARS)
+        );
+        assert_eq!(
+            inc.caller
+                .requested_by
+                .as_deref()
+                .map(|v| v.chars().count()),
+            Some(MAX_CALLER_FIELD_CHARS)
+        );
+        let mut broken = v2("POST", "/v1/reset-passcode", None, None);
+        broken["requestContext"]["http"] = json!(42);
+        let inc = parse_event(Action::ResetPasscode, &broken);
+        assert_eq!(inc.caller.kind, "unknown");
+        assert!(inc.request.is_err());
     }
 
     #[test]

@@ -195,9 +195,14 @@ impl Bench {
     /// A local stack whose secret has the given form, a counting proxy in
     /// front of its moto, and the function environment pointing at both.
     async fn start(form: SecretForm, bin_dir: PathBuf) -> anyhow::Result<Bench> {
-        let stack = Stack::start(form)
+        let mut stack = Stack::start(form)
             .await
             .context("starting the local stack (run `./dev` once to install moto)")?;
+        // As deployed by default: writes claim an idempotency record first.
+        stack
+            .enable_idempotency()
+            .await
+            .context("creating the idempotency table")?;
         let control = stack.sim.control();
         // Intune's write throttle (200 POSTs / 20 s) would turn the warm run
         // into a test of Retry-After handling.
@@ -428,19 +433,20 @@ async fn spawn(bench: &Bench, action: Action, binary: &Path) -> anyhow::Result<F
     FunctionProcess::spawn_at(binary, spec).await
 }
 
-/// The network calls since `before` (Secrets Manager, counted by the proxy)
+/// The network calls since `before` (AWS, counted by the proxy)
 /// and since the last clear of the simulator's request log (token, Graph);
 /// clears that log.
 async fn calls_since(bench: &Bench, before: &Counts) -> anyhow::Result<Calls> {
     let log = bench.control.try_requests().await?;
     bench.control.clear_requests().await?;
     let count = |endpoint: &str| log.iter().filter(|r| r.endpoint == endpoint).count() as u64;
-    let secrets = bench.proxy.counts().since(before);
+    let aws = bench.proxy.counts().since(before);
     Ok(Calls {
-        secrets_manager: secrets.total(),
+        secrets_manager: aws.service("secretsmanager."),
         token: count("token"),
         graph: count("graph"),
-        secrets_manager_operations: secrets.0,
+        dynamodb: aws.service("DynamoDB_"),
+        aws_operations: aws.0,
     })
 }
 
@@ -458,11 +464,14 @@ async fn settle(bench: &Bench, target: Target) -> anyhow::Result<()> {
 }
 
 /// An HTTP API (payload 2.0) request for `target`, naming the device by id
-/// (in the path) or by serial number (in the body).
+/// (in the path) or by serial number (in the body). Each write is a new
+/// request (its own `idempotencyKey`), as in real traffic; without one, the
+/// same caller and device within five minutes would be answered as a repeat.
 fn event(target: Target, lookup: Lookup) -> Value {
     let caller = Caller::iam(CALLER);
     let action = target.action;
     let write = action.writes();
+    let key = format!("bench-{}", uuid::Uuid::new_v4().simple());
     match lookup {
         Lookup::Id => {
             let path = format!(
@@ -476,7 +485,7 @@ fn event(target: Target, lookup: Lookup) -> Value {
                     "POST",
                     &path,
                     param,
-                    Some(&json!({"reason": REASON})),
+                    Some(&json!({"reason": REASON, "idempotencyKey": key})),
                     &caller,
                 )
             } else {
@@ -488,6 +497,7 @@ fn event(target: Target, lookup: Lookup) -> Value {
             let mut body = json!({"device": {"serialNumber": target.serial}});
             if write {
                 body["reason"] = json!(REASON);
+                body["idempotencyKey"] = json!(key);
             }
             api_v2("POST", &path, None, Some(&body), &caller)
         }

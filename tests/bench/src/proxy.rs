@@ -1,6 +1,7 @@
-//! A counting HTTP proxy in front of moto: the functions' Secrets Manager
-//! endpoint points here, so every request they make is counted as it
-//! arrives (by operation, from `X-Amz-Target`), then forwarded unchanged.
+//! A counting HTTP proxy in front of moto: the functions' AWS endpoints
+//! (Secrets Manager, DynamoDB) point here, so every request they make is
+//! counted as it arrives (by operation, from `X-Amz-Target`), then forwarded
+//! unchanged.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -17,13 +18,19 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// Requests seen so far, per operation (`secretsmanager.GetSecretValue`, ...).
+/// Requests seen so far, per operation (`secretsmanager.GetSecretValue`,
+/// `DynamoDB_20120810.PutItem`, ...).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts(pub BTreeMap<String, u64>);
 
 impl Counts {
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
+    /// Calls to one service, by operation prefix (`secretsmanager.`, `DynamoDB_`).
+    pub fn service(&self, prefix: &str) -> u64 {
+        self.0
+            .iter()
+            .filter(|(op, _)| op.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// What was counted since `earlier`.

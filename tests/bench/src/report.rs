@@ -24,8 +24,10 @@ pub struct Calls {
     pub secrets_manager: u64,
     pub token: u64,
     pub graph: u64,
-    /// Secrets Manager calls by `X-Amz-Target`.
-    pub secrets_manager_operations: BTreeMap<String, u64>,
+    /// Idempotency-table calls (PutItem, UpdateItem, DeleteItem).
+    pub dynamodb: u64,
+    /// AWS calls (Secrets Manager and DynamoDB) by `X-Amz-Target`.
+    pub aws_operations: BTreeMap<String, u64>,
 }
 
 /// Smallest, largest and mean of a per-invocation count.
@@ -60,6 +62,7 @@ pub struct CallSummary {
     pub secrets_manager: CountRange,
     pub token: CountRange,
     pub graph: CountRange,
+    pub dynamodb: CountRange,
 }
 
 impl CallSummary {
@@ -68,6 +71,7 @@ impl CallSummary {
             secrets_manager: CountRange::of(calls.iter().map(|c| c.secrets_manager)),
             token: CountRange::of(calls.iter().map(|c| c.token)),
             graph: CountRange::of(calls.iter().map(|c| c.graph)),
+            dynamodb: CountRange::of(calls.iter().map(|c| c.dynamodb)),
         }
     }
 
@@ -225,6 +229,12 @@ impl FunctionReport {
         let reads = if lookup == "id" { 1 } else { 2 };
         reads + u64::from(self.writes())
     }
+
+    /// A write claims its idempotency record and stores the outcome: two
+    /// calls; `passcode-status` does not use the table.
+    fn dynamodb_budget(&self) -> u64 {
+        if self.writes() { 2 } else { 0 }
+    }
 }
 
 pub fn sizes(function: &str, bin_dir: &Path, host_binary: &Path) -> Sizes {
@@ -348,10 +358,10 @@ impl Report {
                 "latency": Dist::of(&function.cold),
                 "samples_ms": ms(&function.cold),
                 "calls": CallSummary::of(&function.cold_calls),
-                "secrets_manager_operations": function
+                "aws_operations": function
                     .cold_calls
                     .iter()
-                    .map(|c| &c.secrets_manager_operations)
+                    .map(|c| &c.aws_operations)
                     .collect::<Vec<_>>(),
             });
             json["cold_certificate_secret"] = serde_json::json!({
@@ -448,6 +458,21 @@ impl Report {
                 },
             );
         }
+        row("DynamoDB calls cold / warm", "2 / 2 (status 0)", &|f| {
+            let cold = CallSummary::of(&f.cold_calls).dynamodb;
+            let warm: Vec<String> = f
+                .warm
+                .iter()
+                .map(|w| w.calls_per_invocation.dynamodb.text())
+                .collect();
+            let expected = f.dynamodb_budget();
+            let over = cold.max != expected
+                || f.warm.iter().any(|w| {
+                    w.calls_per_invocation.dynamodb.max != expected
+                        || w.calls_per_invocation.dynamodb.min != expected
+                });
+            mark(format!("{} / {}", cold.text(), warm.join(", ")), over)
+        });
         row("peak RSS (MB)", "<= 12", &|f| {
             f.peak_rss_kib.map_or("-".into(), |kib| {
                 let mb = kib as f64 * 1024.0 / 1e6;
@@ -532,7 +557,7 @@ impl Report {
 }
 
 fn total_max(c: &CallSummary) -> u64 {
-    c.secrets_manager.max + c.token.max + c.graph.max
+    c.secrets_manager.max + c.token.max + c.graph.max + c.dynamodb.max
 }
 
 fn size_cell(size: Option<&Size>, budget_mb: Option<f64>) -> String {
@@ -599,6 +624,23 @@ fn over_budget(f: &FunctionReport) -> Vec<String> {
                 c.text()
             ));
         }
+    }
+    let expected = f.dynamodb_budget();
+    let dynamodb: Vec<CountRange> = std::iter::once(CallSummary::of(&f.cold_calls).dynamodb)
+        .chain(f.warm.iter().map(|w| w.calls_per_invocation.dynamodb))
+        .collect();
+    if dynamodb
+        .iter()
+        .any(|c| c.min != expected || c.max != expected)
+    {
+        over.push(format!(
+            "DynamoDB calls per invocation {} (expected {expected})",
+            dynamodb
+                .iter()
+                .map(CountRange::text)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if let Some(kib) = f.peak_rss_kib {
         let mb = kib as f64 * 1024.0 / 1e6;
