@@ -109,10 +109,7 @@ fn route(sim: &Sim, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
                 return Err(bad("times must be at least 1"));
             }
             let mut state = sim.lock();
-            state.faults.push(ArmedFault {
-                remaining: rule.times,
-                rule,
-            });
+            state.faults.push(ArmedFault::new(rule));
             Ok(json!({ "armed": state.faults.len() }))
         }
         ("DELETE", ["faults"]) => {

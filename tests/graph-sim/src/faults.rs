@@ -3,7 +3,10 @@
 //! Graph documents 429/500/503/504 as retryable and says a POST may have
 //! taken effect even when the caller never saw the answer. These rules let a
 //! test produce each of those situations on demand, for the next N matching
-//! requests, in the order the rules were added.
+//! requests, in the order the rules were added. A rule with a `probability`
+//! hits each matching request only with that chance (drawn from the rule's
+//! own seeded generator, so a given sequence of requests always draws the
+//! same way); a request it spares goes on to the next rule.
 
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +121,7 @@ fn one() -> u32 {
 }
 
 /// One rule as accepted by `POST /_sim/faults`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// Which requests are affected (empty = all Graph and token requests).
@@ -127,6 +130,12 @@ pub struct FaultRule {
     /// How many matching requests are affected (default 1).
     #[serde(default = "one")]
     pub times: u32,
+    /// Chance (0 to 1) that a matching request is affected; absent = every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Seed of the generator behind `probability` (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// What happens to them.
     pub fault: Fault,
 }
@@ -137,6 +146,8 @@ impl FaultRule {
         FaultRule {
             matcher: FaultMatch::default(),
             times: 1,
+            probability: None,
+            seed: None,
             fault,
         }
     }
@@ -190,6 +201,14 @@ impl FaultRule {
         self.times = n;
         self
     }
+
+    /// Hit each matching request only with chance `p` (0 to 1), drawing
+    /// from a generator seeded with `seed`. `times` then counts hits.
+    pub fn probability(mut self, p: f64, seed: u64) -> FaultRule {
+        self.probability = Some(p);
+        self.seed = Some(seed);
+        self
+    }
 }
 
 /// A rule with its remaining uses.
@@ -197,6 +216,33 @@ impl FaultRule {
 pub(crate) struct ArmedFault {
     pub rule: FaultRule,
     pub remaining: u32,
+    /// State of the rule's generator (splitmix64), for `probability`.
+    draws: u64,
+}
+
+impl ArmedFault {
+    pub(crate) fn new(rule: FaultRule) -> ArmedFault {
+        ArmedFault {
+            remaining: rule.times,
+            draws: rule.seed.unwrap_or(0),
+            rule,
+        }
+    }
+
+    /// Whether this matching request is hit: always without a
+    /// `probability`, else one draw from the rule's generator.
+    fn hits(&mut self) -> bool {
+        let Some(p) = self.rule.probability else {
+            return true;
+        };
+        // splitmix64: tiny, and the same sequence for the same seed everywhere.
+        self.draws = self.draws.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.draws;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
 }
 
 /// Take one use of the first armed rule that matches, if any.
@@ -206,9 +252,9 @@ pub(crate) fn take(
     method: &str,
     path: &str,
 ) -> Option<Fault> {
-    let index = armed
-        .iter()
-        .position(|a| a.remaining > 0 && a.rule.matcher.matches(endpoint, method, path))?;
+    let index = armed.iter_mut().position(|a| {
+        a.remaining > 0 && a.rule.matcher.matches(endpoint, method, path) && a.hits()
+    })?;
     let slot = &mut armed[index];
     slot.remaining -= 1;
     let fault = slot.rule.fault.clone();
@@ -294,14 +340,8 @@ mod tests {
     #[test]
     fn rules_apply_in_order_and_run_out() {
         let mut armed = vec![
-            ArmedFault {
-                rule: FaultRule::status(500).path_contains("reset"),
-                remaining: 1,
-            },
-            ArmedFault {
-                rule: FaultRule::status(503),
-                remaining: 2,
-            },
+            ArmedFault::new(FaultRule::status(500).path_contains("reset")),
+            ArmedFault::new(FaultRule::status(503).times(2)),
         ];
         let t = |a: &mut Vec<ArmedFault>, p: &str| {
             take(a, Endpoint::Graph, "POST", p).map(|f| f.label())
@@ -317,5 +357,48 @@ mod tests {
         );
         assert_eq!(t(&mut armed, "/x/resetPasscode"), None);
         assert!(armed.is_empty());
+    }
+
+    #[test]
+    fn probable_rules_hit_about_that_often_and_the_same_way_each_time() {
+        let run = |seed: u64| {
+            let mut armed = vec![
+                ArmedFault::new(
+                    FaultRule::status(503)
+                        .times(u32::MAX)
+                        .probability(0.2, seed),
+                ),
+                ArmedFault::new(FaultRule::delay_ms(5).times(u32::MAX)),
+            ];
+            (0..5000)
+                .map(|_| {
+                    take(&mut armed, Endpoint::Graph, "GET", "/x")
+                        .unwrap()
+                        .label()
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = run(7);
+        let hits = first.iter().filter(|l| *l == "status:503").count();
+        assert!((850..=1150).contains(&hits), "{hits} of 5000");
+        // Spared requests fall through to the next rule.
+        assert_eq!(
+            hits + first.iter().filter(|l| *l == "delay:5ms").count(),
+            5000
+        );
+        assert_eq!(first, run(7), "same seed, same draws");
+        assert_ne!(first, run(8));
+    }
+
+    #[test]
+    fn probability_and_seed_parse_and_default_to_every_request() {
+        let rule: FaultRule = serde_json::from_value(
+            json!({"times": 10, "probability": 0.25, "seed": 3, "fault": {"status": 503}}),
+        )
+        .unwrap();
+        assert_eq!(rule, FaultRule::status(503).times(10).probability(0.25, 3));
+        let plain: FaultRule = serde_json::from_value(json!({"fault": {"status": 503}})).unwrap();
+        assert_eq!(plain.probability, None);
+        assert!(ArmedFault::new(plain).hits());
     }
 }

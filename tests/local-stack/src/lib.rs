@@ -11,6 +11,7 @@ pub mod moto;
 mod paths;
 mod process;
 pub mod runtime;
+pub mod soak;
 pub mod stack;
 
 pub use api::{ApiFront, serve_api};

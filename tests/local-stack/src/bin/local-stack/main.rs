@@ -3,11 +3,13 @@
 //!
 //! `local-stack demo` (default) tells a short story of requests and results;
 //! `local-stack serve [--port N]` puts an API Gateway stand-in in front of
-//! the functions until Ctrl-C.
+//! the functions until Ctrl-C; `local-stack soak [...]` runs the concurrency
+//! and fault soak.
 
 mod demo;
 mod serve;
 mod show;
+mod soak;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -15,10 +17,12 @@ use std::process::ExitCode;
 use local_stack::{FunctionProcess, SecretForm, Stack};
 use passcode_core::Action;
 
-const USAGE: &str = "usage: local-stack [demo | serve [--port N]]
+const USAGE: &str = "usage: local-stack [demo | serve [--port N] | soak [OPTIONS]]
 
   demo    run a short scripted tour and exit (default)
   serve   serve the HTTP API on 127.0.0.1 (port N, or any free one) until Ctrl-C
+  soak    many processes, duplicates and injected faults; fails on a broken
+          invariant (`local-stack soak --help` for its options)
 
 Function binaries come from PASSCODE_BIN_DIR or the cargo target directory;
 LOCAL_STACK_ECHO_LOGS=1 mirrors every process's output to stderr.";
@@ -26,6 +30,7 @@ LOCAL_STACK_ECHO_LOGS=1 mirrors every process's output to stderr.";
 enum Mode {
     Demo,
     Serve { port: u16 },
+    Soak(soak::Args),
 }
 
 fn parse_args() -> Result<Mode, String> {
@@ -42,6 +47,8 @@ fn parse_args() -> Result<Mode, String> {
             .parse()
             .map(|port| Mode::Serve { port })
             .map_err(|_| format!("not a port number: {port}")),
+        ["soak", rest @ ..] if rest.contains(&"--help") => Err(soak::USAGE.to_owned()),
+        ["soak", rest @ ..] => soak::parse(rest).map(Mode::Soak),
         _ => Err(USAGE.to_owned()),
     }
 }
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         match mode {
             Mode::Demo => demo::run().await,
             Mode::Serve { port } => serve::run(port).await.map(|()| true),
+            Mode::Soak(args) => soak::run(args).await,
         }
     });
     match result {
