@@ -33,3 +33,31 @@ async fn a_short_soak_keeps_every_invariant() {
     );
     assert!(report.committed_posts > 0);
 }
+
+/// The same short soak without the idempotency table: simultaneous
+/// duplicates in different processes both pass Intune's pending check, and
+/// the soak must notice. Proves the invariants can fail, and why the table
+/// exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_table_the_soak_catches_duplicate_posts() {
+    let config = SoakConfig {
+        idempotency: false,
+        ..SoakConfig::short()
+    };
+    let report = soak::run(&config).await.expect("the soak runs");
+    let doubled: Vec<&String> = report
+        .violations
+        .iter()
+        .filter(|v| v.contains("committed POSTs"))
+        .collect();
+    println!(
+        "{} violations, {} doubled devices",
+        report.violations.len(),
+        doubled.len()
+    );
+    assert!(
+        !doubled.is_empty(),
+        "no device got a second POST without the table; the soak no longer provokes the race: {:?}",
+        report.violations
+    );
+}
