@@ -326,7 +326,7 @@ fn existing_claim(
     if text(FINGERPRINT).is_some_and(|f| f != key.fingerprint) {
         return Err(ServiceError::new(
             ErrorCode::IdempotencyKeyReused,
-            "This idempotencyKey was already used for a different request (another device or action) within the last hours. Use a new idempotencyKey for each new request.",
+            "This idempotencyKey was already used for a request on another device within the last hours. Use a new idempotencyKey for each new request.",
         ));
     }
     if text(STATUS).as_deref() == Some(COMPLETED)
