@@ -20,7 +20,7 @@ for tool in moto_server openssl jq; do
 done
 "$PY" -c 'import boto3' || { echo "missing boto3" >&2; exit 2; }
 
-work=$(mktemp -d)
+work=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; exit 2; }
 moto_pid=
 cleanup() {
   [[ -z $moto_pid ]] || kill "$moto_pid" 2>/dev/null
