@@ -36,8 +36,6 @@ pub struct App {
 /// What one invocation knows about itself.
 struct Invocation<'a> {
     request_id: &'a str,
-    /// Lambda's deadline, Unix epoch milliseconds.
-    deadline_ms: u64,
     deadline: Deadline,
     source: Source,
     caller: &'a Caller,
@@ -52,7 +50,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
 
     let invocation = Invocation {
         request_id: &context.request_id,
-        deadline_ms: context.deadline,
         deadline,
         source: incoming.source,
         caller: &incoming.caller,
@@ -104,7 +101,7 @@ async fn run_once(
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let key = RequestKey::for_request(app.action, request, invocation.caller, now, store.window());
     match store
-        .claim(&key, invocation.request_id, invocation.deadline_ms)
+        .claim(&key, invocation.request_id, &invocation.deadline)
         .await?
     {
         Claim::Owned => {}

@@ -39,11 +39,13 @@ use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
 use crate::request::PasscodeRequest;
 use crate::response::Outcome;
+use crate::retry::Deadline;
 use crate::trigger::Caller;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -133,11 +135,11 @@ fn hex_sha256(fields: &[&str]) -> String {
         hasher.update(field.as_bytes());
         hasher.update([0u8]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// What the conditional put found.
@@ -181,19 +183,20 @@ impl IdempotencyStore {
     }
 
     /// Claims `key` for the invocation `request_id`, which must finish by
-    /// `deadline_ms` (Unix epoch milliseconds). One DynamoDB call.
+    /// `deadline` (the same deadline its Graph calls work to). One DynamoDB call.
     pub async fn claim(
         &self,
         key: &RequestKey,
         request_id: &str,
-        deadline_ms: u64,
+        deadline: &Deadline,
     ) -> Result<Claim, ServiceError> {
         let now = OffsetDateTime::now_utc();
         let now_s = now.unix_timestamp();
         let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         let expiration = now_s + self.ttl.as_secs() as i64;
-        // A deadline in the past (clock skew) still blocks for a moment.
-        let in_progress_until = (deadline_ms as i64).max(now_ms + 1000);
+        // A deadline already passed still blocks for a moment.
+        let remaining_ms = deadline.remaining().as_millis().max(1000) as i64;
+        let in_progress_until = now_ms + remaining_ms;
         let put = self
             .client
             .put_item()

@@ -129,7 +129,8 @@ const REQUEST_FIELDS: &[&str] = &[
     "idempotencyKey",
     "action",
 ];
-const DEVICE_FIELDS: &[&str] = &[
+/// Fields of the `device` object: the ways of naming a device.
+pub const DEVICE_REF_FIELDS: &[&str] = &[
     "id",
     "serialNumber",
     "imei",
@@ -222,11 +223,14 @@ fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
             "\"device\" must be an object such as {\"serialNumber\": \"...\"}",
         ));
     };
-    if let Some(unknown) = fields.keys().find(|k| !DEVICE_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !DEVICE_REF_FIELDS.contains(&k.as_str()))
+    {
         return Err(ServiceError::invalid(format!(
             "unknown device field {:?}; use one of {}",
             clip(unknown),
-            DEVICE_FIELDS.join(", ")
+            DEVICE_REF_FIELDS.join(", ")
         )));
     }
     let get = |name: &str| -> Result<Option<&str>, ServiceError> {
@@ -245,7 +249,7 @@ fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
     let upn = get("userPrincipalName")?;
     let name = get("deviceName")?;
 
-    let given: Vec<&str> = DEVICE_FIELDS
+    let given: Vec<&str> = DEVICE_REF_FIELDS
         .iter()
         .copied()
         .filter(|f| fields.get(*f).is_some_and(|v| !v.is_null()))

@@ -235,6 +235,28 @@ impl FunctionReport {
     fn dynamodb_budget(&self) -> u64 {
         if self.writes() { 2 } else { 0 }
     }
+
+    /// DynamoDB calls per invocation: the cold run, then each warm run.
+    fn dynamodb_calls(&self) -> Vec<CountRange> {
+        std::iter::once(CallSummary::of(&self.cold_calls).dynamodb)
+            .chain(self.warm.iter().map(|w| w.calls_per_invocation.dynamodb))
+            .collect()
+    }
+
+    fn dynamodb_off_budget(&self) -> bool {
+        let expected = self.dynamodb_budget();
+        self.dynamodb_calls()
+            .iter()
+            .any(|c| c.min != expected || c.max != expected)
+    }
+
+    /// A cold invocation makes one Secrets Manager call, one token call and
+    /// no more Graph calls than a warm one by id.
+    fn cold_off_budget(&self, cold: &CallSummary) -> bool {
+        cold.secrets_manager.max != 1
+            || cold.token.max != 1
+            || cold.graph.max > self.graph_budget("id")
+    }
 }
 
 pub fn sizes(function: &str, bin_dir: &Path, host_binary: &Path) -> Sizes {
@@ -405,10 +427,7 @@ impl Report {
         });
         row("cold (client secret) SM/token/Graph", "1/1/warm", &|f| {
             let c = CallSummary::of(&f.cold_calls);
-            let over = c.secrets_manager.max != 1
-                || c.token.max != 1
-                || c.graph.max > f.graph_budget("id");
-            mark(c.text(), over)
+            mark(c.text(), f.cold_off_budget(&c))
         });
         row("cold (certificate) median / max (ms)", "", &|f| {
             let d = Dist::of(&f.cold_certificate);
@@ -416,10 +435,7 @@ impl Report {
         });
         row("cold (certificate) SM/token/Graph", "1/1/warm", &|f| {
             let c = CallSummary::of(&f.cold_certificate_calls);
-            let over = c.secrets_manager.max != 1
-                || c.token.max != 1
-                || c.graph.max > f.graph_budget("id");
-            mark(c.text(), over)
+            mark(c.text(), f.cold_off_budget(&c))
         });
         for (lookup, title) in [("id", "by id"), ("serialNumber", "by serial")] {
             row(&format!("warm {title} p50/p95/p99 (ms)"), "", &|f| {
@@ -459,19 +475,12 @@ impl Report {
             );
         }
         row("DynamoDB calls cold / warm", "2 / 2 (status 0)", &|f| {
-            let cold = CallSummary::of(&f.cold_calls).dynamodb;
-            let warm: Vec<String> = f
-                .warm
-                .iter()
-                .map(|w| w.calls_per_invocation.dynamodb.text())
-                .collect();
-            let expected = f.dynamodb_budget();
-            let over = cold.max != expected
-                || f.warm.iter().any(|w| {
-                    w.calls_per_invocation.dynamodb.max != expected
-                        || w.calls_per_invocation.dynamodb.min != expected
-                });
-            mark(format!("{} / {}", cold.text(), warm.join(", ")), over)
+            let calls: Vec<String> = f.dynamodb_calls().iter().map(CountRange::text).collect();
+            let (cold, warm) = calls.split_first().expect("the cold run is always there");
+            mark(
+                format!("{cold} / {}", warm.join(", ")),
+                f.dynamodb_off_budget(),
+            )
         });
         row("peak RSS (MB)", "<= 12", &|f| {
             f.peak_rss_kib.map_or("-".into(), |kib| {
@@ -597,10 +606,7 @@ fn over_budget(f: &FunctionReport) -> Vec<String> {
         ("certificate", &f.cold_certificate_calls),
     ] {
         let cold = CallSummary::of(calls);
-        if cold.secrets_manager.max != 1
-            || cold.token.max != 1
-            || cold.graph.max > f.graph_budget("id")
-        {
+        if f.cold_off_budget(&cold) {
             over.push(format!(
                 "cold calls ({form}) SM/token/Graph {}",
                 cold.text()
@@ -625,21 +631,12 @@ fn over_budget(f: &FunctionReport) -> Vec<String> {
             ));
         }
     }
-    let expected = f.dynamodb_budget();
-    let dynamodb: Vec<CountRange> = std::iter::once(CallSummary::of(&f.cold_calls).dynamodb)
-        .chain(f.warm.iter().map(|w| w.calls_per_invocation.dynamodb))
-        .collect();
-    if dynamodb
-        .iter()
-        .any(|c| c.min != expected || c.max != expected)
-    {
+    if f.dynamodb_off_budget() {
+        let calls: Vec<String> = f.dynamodb_calls().iter().map(CountRange::text).collect();
         over.push(format!(
-            "DynamoDB calls per invocation {} (expected {expected})",
-            dynamodb
-                .iter()
-                .map(CountRange::text)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "DynamoDB calls per invocation {} (expected {})",
+            calls.join(", "),
+            f.dynamodb_budget()
         ));
     }
     if let Some(kib) = f.peak_rss_kib {

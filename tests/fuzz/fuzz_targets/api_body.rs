@@ -14,7 +14,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use passcode_core::Action;
-use passcode_core::request::MAX_BODY_BYTES;
+use passcode_core::request::{DEVICE_REF_FIELDS, MAX_BODY_BYTES};
 use passcode_core::trigger::{Source, parse_event};
 use serde_json::{Map, Value, json};
 
@@ -70,14 +70,6 @@ impl Json {
     }
 }
 
-const DEVICE_KEYS: &[&str] = &[
-    "id",
-    "serialNumber",
-    "imei",
-    "azureAdDeviceId",
-    "userPrincipalName",
-    "deviceName",
-];
 const BODY_KEYS: &[&str] = &[
     "reason",
     "ticket",
@@ -144,7 +136,7 @@ fn body_text(body: &Body) -> Option<String> {
             if let Some(device) = device {
                 let d: Map<String, Value> = device
                     .iter()
-                    .map(|(k, v)| (k.get(DEVICE_KEYS), v.get()))
+                    .map(|(k, v)| (k.get(DEVICE_REF_FIELDS), v.get()))
                     .collect();
                 map.insert("device".into(), Value::Object(d));
             }
