@@ -1,8 +1,7 @@
 //! Graph app credentials: both secret forms, broken and wrong secrets, token
 //! expiry, rotation, missing permissions, and configuration at init.
 
-mod common;
-use common::*;
+use crate::common::*;
 use local_stack::InvokeOutcome;
 use local_stack::stack::SecretForm;
 use passcode_core::Action;

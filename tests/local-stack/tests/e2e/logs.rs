@@ -2,8 +2,7 @@
 //! forms, a rotation, a finished Android reset with its passcode returned)
 //! is searched for every secret, token, assertion, key and passcode.
 
-mod common;
-use common::*;
+use crate::common::*;
 use local_stack::stack::SecretForm;
 use passcode_core::Action;
 use serde_json::json;

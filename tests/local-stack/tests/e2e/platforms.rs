@@ -2,8 +2,7 @@
 //! binaries: eligible devices get exactly one POST and a 202, ineligible
 //! ones a 422 and no POST at all.
 
-mod common;
-use common::*;
+use crate::common::*;
 use passcode_core::Action;
 
 /// Devices each write action may act on (all others must be refused).

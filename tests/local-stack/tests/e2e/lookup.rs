@@ -1,8 +1,7 @@
 //! Finding the device: every identifier form, no match, several matches,
 //! Graph ignoring the filter, and hostile identifiers.
 
-mod common;
-use common::*;
+use crate::common::*;
 use passcode_core::Action;
 use serde_json::json;
 

@@ -3,9 +3,8 @@
 //! execution environments send one POST, and a dead or unsure invocation
 //! never blocks retries for longer than its deadline.
 
-mod common;
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use graph_sim::{DropPoint, FaultRule};
 use local_stack::InvokeOutcome;
 use local_stack::events::{self, Caller};

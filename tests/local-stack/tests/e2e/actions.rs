@@ -1,8 +1,7 @@
 //! The request flow: dry run, duplicate suppression, status and the
 //! passcode, EventBridge and direct invocations, audit records.
 
-mod common;
-use common::*;
+use crate::common::*;
 use local_stack::InvokeOutcome;
 use passcode_core::Action;
 use serde_json::json;

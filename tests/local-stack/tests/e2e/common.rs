@@ -2,7 +2,6 @@
 //! simulator + moto) per test, the four real function binaries running under
 //! the Runtime API emulator, and helpers to call them the way API Gateway and
 //! EventBridge do.
-#![allow(dead_code)]
 
 use graph_sim::{Control, FaultRule};
 use local_stack::events::{self, Caller};

@@ -1,7 +1,6 @@
 //! Throttling, outages and POSTs whose outcome is unknown.
 
-mod common;
-use common::*;
+use crate::common::*;
 use graph_sim::{DropPoint, Endpoint, FaultRule};
 use passcode_core::Action;
 use serde_json::json;
