@@ -13,6 +13,10 @@ use tokio::sync::oneshot;
 use crate::paths::workspace_root;
 use crate::process::{LogBuffer, echo_logs, guarded_command, pump_lines};
 
+/// moto's server with request handling serialised, so a conditional write
+/// is atomic as it is in DynamoDB.
+const SERIALISED_SERVER: &str = include_str!("moto_server.py");
+
 /// Generous: the first start after installing compiles moto's bytecode.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -26,18 +30,19 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `<repo>/.venv/bin/moto_server`, or `moto_server` from `PATH`,
-    /// on a port the kernel picks, and returns once it answers a request.
+    /// Starts moto's server with `<repo>/.venv/bin/python` (or `python3`
+    /// from `PATH`) on a port the kernel picks, one request at a time (see
+    /// `moto_server.py`), and returns once it answers a request.
     pub async fn start() -> anyhow::Result<Moto> {
-        let venv_binary = workspace_root().join(".venv/bin/moto_server");
-        let program = if venv_binary.is_file() {
-            venv_binary.into_os_string()
+        let venv_python = workspace_root().join(".venv/bin/python");
+        let program = if venv_python.is_file() {
+            venv_python.into_os_string()
         } else {
-            "moto_server".into()
+            "python3".into()
         };
         let mut command = guarded_command(&program);
         command
-            .args(["-H", "127.0.0.1", "-p", "0"])
+            .args(["-c", SERIALISED_SERVER, "-H", "127.0.0.1", "-p", "0"])
             .env("PYTHONUNBUFFERED", "1");
         let mut child = command.spawn().with_context(|| {
             format!(
