@@ -11,9 +11,9 @@
 //! CloudFormation would create for those parameters.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::process::Command;
 
-use local_stack::paths::workspace_root;
 use serde_json::{Map, Value, json};
 
 const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/team-boundary";
@@ -25,6 +25,10 @@ const FUNCTIONS: [&str; 4] = [
     "ResetWindowsPinFunction",
     "PasscodeStatusFunction",
 ];
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// The template as samtranslator turns it into plain CloudFormation.
 fn translate(parameters: &[(&str, &str)]) -> Value {
@@ -120,7 +124,11 @@ impl Deployed {
                     .map(|d| format!("{}={}", d["Name"].as_str().unwrap(), d["Value"]))
                     .collect();
                 (
-                    (p["Namespace"].to_string(), p["MetricName"].to_string(), dimensions),
+                    (
+                        p["Namespace"].to_string(),
+                        p["MetricName"].to_string(),
+                        dimensions,
+                    ),
                     p,
                 )
             })
@@ -291,7 +299,11 @@ fn reservations_derive_the_route_limits() {
             (2, 1.0)
         };
         assert_eq!(limits["ThrottlingBurstLimit"], burst, "{route}");
-        assert_eq!(limits["ThrottlingRateLimit"].as_f64(), Some(rate), "{route}");
+        assert_eq!(
+            limits["ThrottlingRateLimit"].as_f64(),
+            Some(rate),
+            "{route}"
+        );
     }
     // Every reservation the parameter allows: two routes' bursts fit in it
     // (1 cannot be split; each route still gets 1), and two routes at their
@@ -308,7 +320,10 @@ fn reservations_derive_the_route_limits() {
         let rate = row["Rate"].as_f64().unwrap();
         assert!(burst >= 1 && rate > 0.0);
         assert!(2 * burst <= reserved.max(2), "C={reserved}: burst {burst}");
-        assert!(2.0 * rate * 2.0 <= reserved as f64, "C={reserved}: rate {rate}");
+        assert!(
+            2.0 * rate * 2.0 <= reserved as f64,
+            "C={reserved}: rate {rate}"
+        );
     }
 }
 
@@ -431,8 +446,8 @@ fn alarms_watch_every_failure_signal() {
     let mut expected = expected_alarms(&stack);
     // The credentials code reports the certificate's days left without
     // dimensions, in the namespace the functions are given.
-    let namespace = &stack.props("ResetPasscodeFunction")["Environment"]["Variables"]
-        ["METRICS_NAMESPACE"];
+    let namespace =
+        &stack.props("ResetPasscodeFunction")["Environment"]["Variables"]["METRICS_NAMESPACE"];
     expected.push((
         namespace.to_string(),
         json!("CertificateDaysLeft").to_string(),
@@ -537,7 +552,12 @@ fn audit_export_writes_to_a_locked_bucket() {
     );
     let filters: BTreeMap<String, &Value> = stack
         .of_type("AWS::Logs::SubscriptionFilter")
-        .map(|(_, f)| (f["Properties"]["LogGroupName"].to_string(), &f["Properties"]))
+        .map(|(_, f)| {
+            (
+                f["Properties"]["LogGroupName"].to_string(),
+                &f["Properties"],
+            )
+        })
         .collect();
     let function_groups: BTreeSet<String> = FUNCTIONS
         .iter()
@@ -550,20 +570,23 @@ fn audit_export_writes_to_a_locked_bucket() {
     );
     for filter in filters.values() {
         assert_eq!(filter["FilterPattern"], "{ $.type = \"audit\" }");
-        assert_eq!(filter["DestinationArn"], get_att("AuditExportStream", "Arn"));
+        assert_eq!(
+            filter["DestinationArn"],
+            get_att("AuditExportStream", "Arn")
+        );
     }
     assert!(
-        stack
-            .alarms()
-            .keys()
-            .any(|k| k.0 == "\"AWS/Firehose\""),
+        stack.alarms().keys().any(|k| k.0 == "\"AWS/Firehose\""),
         "failed deliveries raise an alarm"
     );
 }
 
 #[test]
 fn permissions_boundary_applies_to_every_role() {
-    let stack = Deployed::with(&[("PermissionsBoundary", BOUNDARY), ("AuditExport", "enabled")]);
+    let stack = Deployed::with(&[
+        ("PermissionsBoundary", BOUNDARY),
+        ("AuditExport", "enabled"),
+    ]);
     let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
     assert_eq!(roles.len(), 6, "four function roles and two export roles");
     for (id, role) in roles {
