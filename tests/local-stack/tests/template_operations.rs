@@ -462,11 +462,12 @@ fn alarms_watch_every_failure_signal() {
         assert!(alarm.get("AlarmActions").is_none(), "no topic by default");
         assert!(alarm["AlarmName"].is_object(), "named per NamePrefix");
     }
-    let certificate = &alarms[&expected.last().unwrap().clone()];
+    let certificate = &alarms[expected.last().unwrap()];
     assert_eq!(certificate["ComparisonOperator"], "LessThanThreshold");
     assert_eq!(certificate["Threshold"], 30);
     assert_eq!(certificate["Statistic"], "Minimum");
-    for (key, alarm) in alarms.iter().filter(|(k, _)| k.0 != namespace.to_string()) {
+    let certificate_namespace = namespace.to_string();
+    for (key, alarm) in alarms.iter().filter(|(k, _)| k.0 != certificate_namespace) {
         assert_eq!(alarm["Threshold"], 1, "{key:?}: the first occurrence");
         assert_eq!(
             alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
