@@ -6,9 +6,16 @@
 //! stdout (`"type":"audit"`), independent of the log level, ready for a
 //! CloudWatch Logs subscription or metric filter. It never holds a secret,
 //! token or passcode; `passcodeReturned` records *that* one was handed out.
+//!
+//! The same line is a CloudWatch Embedded Metric Format document: its `_aws`
+//! block tells CloudWatch to turn `durationMs`, `graphCalls`, `graphRetries`
+//! and `graphThrottledWaits` into metrics in the namespace `METRICS_NAMESPACE`
+//! (default `IntunePasscode`), per `function` and `outcome`, and for errors
+//! also per `errorCode`. No extra call, no extra dependency.
 
 use crate::action::Action;
 use crate::error::ServiceError;
+use crate::metrics::{self, GraphCounts};
 use crate::response::Outcome;
 use crate::trigger::{Caller, Source};
 use serde::Serialize;
@@ -51,6 +58,88 @@ pub struct AuditRecord<'a> {
     pub graph_request_id: Option<&'a str>,
     pub passcode_returned: bool,
     pub duration_ms: u64,
+    pub graph_calls: u32,
+    pub graph_retries: u32,
+    pub graph_throttled_waits: u32,
+    /// Embedded Metric Format directive over the fields above.
+    #[serde(rename = "_aws")]
+    pub metrics: MetricDirectives,
+}
+
+/// The `_aws` member of an Embedded Metric Format document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDirectives {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub cloud_watch_metrics: [MetricDirective; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDirective {
+    pub namespace: &'static str,
+    /// Each inner list names top-level fields of the record.
+    pub dimensions: Vec<&'static [&'static str]>,
+    pub metrics: &'static [MetricDefinition],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDefinition {
+    pub name: &'static str,
+    pub unit: &'static str,
+}
+
+/// Every metric of the record; each name is a top-level field.
+pub const METRICS: &[MetricDefinition] = &[
+    MetricDefinition {
+        name: "durationMs",
+        unit: "Milliseconds",
+    },
+    MetricDefinition {
+        name: "graphCalls",
+        unit: "Count",
+    },
+    MetricDefinition {
+        name: "graphRetries",
+        unit: "Count",
+    },
+    MetricDefinition {
+        name: "graphThrottledWaits",
+        unit: "Count",
+    },
+];
+
+const BY_OUTCOME: &[&str] = &["function", "outcome"];
+const BY_ERROR_CODE: &[&str] = &["function", "outcome", "errorCode"];
+
+/// `METRICS_NAMESPACE`, read once; `IntunePasscode` when unset or empty.
+pub fn metrics_namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| {
+        std::env::var("METRICS_NAMESPACE")
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "IntunePasscode".to_owned())
+    })
+}
+
+fn metric_directives(now: time::OffsetDateTime, has_error_code: bool) -> MetricDirectives {
+    let mut dimensions = vec![BY_OUTCOME];
+    // A dimension set must only name fields the record has.
+    if has_error_code {
+        dimensions.push(BY_ERROR_CODE);
+    }
+    MetricDirectives {
+        timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        cloud_watch_metrics: [MetricDirective {
+            namespace: metrics_namespace(),
+            dimensions,
+            metrics: METRICS,
+        }],
+    }
 }
 
 pub struct AuditInput<'a> {
@@ -75,9 +164,11 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         ),
     };
     let device = input.result.as_ref().ok().map(|o| o.device());
+    let now = time::OffsetDateTime::now_utc();
+    let graph: GraphCounts = metrics::graph_counts();
     AuditRecord {
         kind: "audit",
-        time: time::OffsetDateTime::now_utc()
+        time: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         request_id: input.request_id,
@@ -104,6 +195,10 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         graph_request_id,
         passcode_returned: input.passcode_returned,
         duration_ms: input.duration.as_millis() as u64,
+        graph_calls: graph.calls,
+        graph_retries: graph.retries,
+        graph_throttled_waits: graph.throttled_waits,
+        metrics: metric_directives(now, error_code.is_some()),
     }
 }
 
@@ -114,5 +209,85 @@ pub fn emit(record: &AuditRecord<'_>) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&line);
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::Value;
+
+    fn audit_line(result: &Result<Outcome, ServiceError>) -> Value {
+        let caller = Caller::default();
+        let input = AuditInput {
+            action: Action::ResetPasscode,
+            request_id: "req-1",
+            source: Source::EventBridge,
+            caller: &caller,
+            request: None,
+            result,
+            passcode_returned: false,
+            duration: std::time::Duration::from_millis(42),
+        };
+        serde_json::to_value(record(&input)).unwrap()
+    }
+
+    /// Checks a line as CloudWatch reads an EMF document: a `_aws` block
+    /// with a millisecond timestamp, and every metric and dimension it names
+    /// present as a top-level field (metrics as numbers).
+    fn assert_emf(line: &Value) {
+        let aws = &line["_aws"];
+        assert!(aws["Timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+        let directives = aws["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 1);
+        let directive = &directives[0];
+        assert_eq!(directive["Namespace"], metrics_namespace());
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(line[name].is_number(), "metric {name} is a number");
+            assert!(metric["Unit"].is_string());
+        }
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for key in set.as_array().unwrap() {
+                let key = key.as_str().unwrap();
+                assert!(line[key].is_string(), "dimension {key} is a field");
+            }
+        }
+    }
+
+    #[test]
+    fn error_line_is_emf_with_error_code_dimension() {
+        let line = audit_line(&Err(ServiceError::new(
+            ErrorCode::Throttled,
+            "Graph is throttling",
+        )));
+        assert_emf(&line);
+        assert_eq!(line["durationMs"], 42);
+        assert_eq!(line["graphCalls"], 0);
+        let dims = &line["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(
+            dims,
+            &serde_json::json!([
+                ["function", "outcome"],
+                ["function", "outcome", "errorCode"]
+            ])
+        );
+        assert_eq!(line["errorCode"], "throttled");
+    }
+
+    #[tokio::test]
+    async fn counts_of_the_invocation_reach_the_line() {
+        let line = metrics::counting(async {
+            metrics::graph_call_sent();
+            metrics::graph_retry(true);
+            metrics::graph_call_sent();
+            audit_line(&Err(ServiceError::config("no secret")))
+        })
+        .await;
+        assert_emf(&line);
+        assert_eq!(line["graphCalls"], 2);
+        assert_eq!(line["graphRetries"], 1);
+        assert_eq!(line["graphThrottledWaits"], 1);
     }
 }

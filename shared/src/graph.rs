@@ -265,6 +265,7 @@ impl Graph {
                 request = request.header("content-length", "0").body("");
             }
             let started = std::time::Instant::now();
+            crate::metrics::graph_call_sent();
             let sent = request.send().await;
 
             let (status, retry_after, request_id, failure) = match sent {
@@ -394,6 +395,7 @@ impl Graph {
                 .decide(attempts, retry_after, deadline.remaining(), fastrand::f64())
             {
                 Decision::RetryAfter(wait) => {
+                    crate::metrics::graph_retry(status == Some(429));
                     tracing::info!(
                         status = status.unwrap_or(0),
                         attempt = attempts,

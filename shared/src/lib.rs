@@ -15,7 +15,8 @@
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes |
 //! | [`response`] | answers per trigger |
-//! | [`audit`] | the per-invocation audit record |
+//! | [`audit`] | the per-invocation audit record (with its metrics) |
+//! | [`metrics`] | per-invocation Graph call counts for the audit record |
 
 pub mod action;
 pub mod audit;
@@ -30,6 +31,7 @@ pub mod handler;
 pub mod idempotency;
 pub mod logging;
 pub mod lookup;
+pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod retry;
@@ -57,8 +59,10 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
     };
     let app = build_app(action, config)?;
     let app = &app;
+    // lambda_runtime runs each invocation inside a span carrying its
+    // request id, which `logging` adds to every line.
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        handler::handle(app, event)
+        metrics::counting(handler::handle(app, event))
     }))
     .await
 }

@@ -562,6 +562,26 @@ fn no_policy_statement_grants_on_every_resource() {
     let mut offending = Vec::new();
     for (at, statement) in &found {
         let resource = statement.get("Resource");
+        // A role's trust policy names who may assume it, not resources: it
+        // must name one service principal, never everyone.
+        if at.contains(".AssumeRolePolicyDocument.") {
+            let service = statement
+                .get("Principal")
+                .and_then(|p| p.get("Service"))
+                .filter(|s| !resource_is_wildcard(s));
+            if service.is_none()
+                || statement
+                    .get("Principal")
+                    .and_then(|p| p.get("AWS"))
+                    .is_some()
+            {
+                offending.push(format!(
+                    "{at}: a trust policy must name one service principal\n      {}",
+                    show(statement)
+                ));
+            }
+            continue;
+        }
         if statement.get("NotResource").is_some() {
             offending.push(format!("{at}: uses NotResource\n      {}", show(statement)));
         } else if resource.is_none() {

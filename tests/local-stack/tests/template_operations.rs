@@ -1,0 +1,617 @@
+//! What an operator relies on in `template.yaml`: failures land in queues,
+//! alarms watch every failure signal, the API throttles before Lambda does,
+//! the defaults deploy on a new account, the audit trail outlives the stack,
+//! and every role takes the permissions boundary.
+//!
+//! The template is translated by AWS SAM's own translator
+//! (`scripts/sam_translate.py`, samtranslator from `.venv`), then "deployed"
+//! here for a set of parameter values: conditions evaluated, `Fn::If`
+//! branches chosen, parameters and mappings substituted, conditional
+//! resources dropped. The checks run on that result, i.e. on what
+//! CloudFormation would create for those parameters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Map, Value, json};
+
+const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/team-boundary";
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ops-alerts";
+
+const FUNCTIONS: [&str; 4] = [
+    "ResetPasscodeFunction",
+    "RemovePasscodeFunction",
+    "ResetWindowsPinFunction",
+    "PasscodeStatusFunction",
+];
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The template as samtranslator turns it into plain CloudFormation.
+fn translate(parameters: &[(&str, &str)]) -> Value {
+    let root = workspace_root();
+    let python = root.join(".venv/bin/python");
+    let python = if python.is_file() {
+        python.into_os_string()
+    } else {
+        "python3".into()
+    };
+    let overrides: Map<String, Value> = parameters
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let output = Command::new(&python)
+        .arg(root.join("tests/local-stack/scripts/sam_translate.py"))
+        .arg(root.join("template.yaml"))
+        .arg(Value::Object(overrides).to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "samtranslator failed (run `./dev lint` once to install it into .venv):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("translation is JSON")
+}
+
+/// The resources CloudFormation would create for these parameters.
+struct Deployed {
+    resources: BTreeMap<String, Value>,
+}
+
+impl Deployed {
+    fn with(parameters: &[(&str, &str)]) -> Deployed {
+        let template = translate(parameters);
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        for (name, declaration) in template["Parameters"].as_object().unwrap() {
+            if let Some(default) = declaration.get("Default") {
+                values.insert(name.clone(), scalar(default));
+            }
+        }
+        for (name, value) in parameters {
+            assert!(
+                values.contains_key(*name) || template["Parameters"].get(*name).is_some(),
+                "{name} is not a parameter of the template"
+            );
+            values.insert(name.to_string(), value.to_string());
+        }
+        let resolver = Resolver {
+            template: &template,
+            parameters: values,
+        };
+        let resources = template["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| {
+                r.get("Condition")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| resolver.condition(c))
+            })
+            .map(|(id, r)| (id.clone(), resolver.resolve(r).unwrap_or(Value::Null)))
+            .collect();
+        Deployed { resources }
+    }
+
+    fn get(&self, id: &str) -> &Value {
+        self.resources
+            .get(id)
+            .unwrap_or_else(|| panic!("no resource {id}"))
+    }
+
+    fn props(&self, id: &str) -> &Value {
+        &self.get(id)["Properties"]
+    }
+
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.resources
+            .iter()
+            .filter(move |(_, r)| r["Type"] == kind)
+    }
+
+    /// Alarms keyed by (namespace, metric, dimensions as "Name=value").
+    fn alarms(&self) -> BTreeMap<(String, String, BTreeSet<String>), &Value> {
+        self.of_type("AWS::CloudWatch::Alarm")
+            .map(|(_, alarm)| {
+                let p = &alarm["Properties"];
+                let dimensions = p["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| format!("{}={}", d["Name"].as_str().unwrap(), d["Value"]))
+                    .collect();
+                (
+                    (
+                        p["Namespace"].to_string(),
+                        p["MetricName"].to_string(),
+                        dimensions,
+                    ),
+                    p,
+                )
+            })
+            .collect()
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+struct Resolver<'a> {
+    template: &'a Value,
+    parameters: BTreeMap<String, String>,
+}
+
+impl Resolver<'_> {
+    fn condition(&self, name: &str) -> bool {
+        let definition = &self.template["Conditions"][name];
+        assert!(!definition.is_null(), "no condition {name}");
+        self.truth(definition)
+    }
+
+    fn truth(&self, value: &Value) -> bool {
+        let (function, args) = single(value).unwrap_or_else(|| panic!("not a condition: {value}"));
+        let args = args.as_array();
+        match function {
+            "Fn::Equals" => {
+                let args = args.unwrap();
+                let side = |v: &Value| scalar(&self.resolve(v).unwrap_or(Value::Null));
+                side(&args[0]) == side(&args[1])
+            }
+            "Fn::Not" => !self.truth(&args.unwrap()[0]),
+            "Fn::And" => args.unwrap().iter().all(|a| self.truth(a)),
+            "Fn::Or" => args.unwrap().iter().any(|a| self.truth(a)),
+            "Condition" => self.condition(value["Condition"].as_str().unwrap()),
+            other => panic!("unsupported condition function {other}"),
+        }
+    }
+
+    /// `None` for `Ref AWS::NoValue`.
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        if let Some((function, args)) = single(value) {
+            match function {
+                "Fn::If" => {
+                    let args = args.as_array().unwrap();
+                    let chosen = if self.condition(args[0].as_str().unwrap()) {
+                        &args[1]
+                    } else {
+                        &args[2]
+                    };
+                    return self.resolve(chosen);
+                }
+                "Ref" if args == "AWS::NoValue" => return None,
+                "Ref" => {
+                    if let Some(v) = args.as_str().and_then(|p| self.parameters.get(p)) {
+                        return Some(Value::String(v.clone()));
+                    }
+                }
+                "Fn::FindInMap" => {
+                    let keys: Vec<String> = args
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|k| scalar(&self.resolve(k).unwrap()))
+                        .collect();
+                    let found = &self.template["Mappings"][&keys[0]][&keys[1]][&keys[2]];
+                    assert!(!found.is_null(), "no mapping entry {keys:?}");
+                    return Some(found.clone());
+                }
+                _ => {}
+            }
+        }
+        Some(match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v)?)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().filter_map(|v| self.resolve(v)).collect())
+            }
+            other => other.clone(),
+        })
+    }
+}
+
+/// `{"Fn::X": args}` / `{"Ref": x}` / `{"Condition": x}` as (name, args).
+fn single(value: &Value) -> Option<(&str, &Value)> {
+    let map = value.as_object()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let (k, v) = map.iter().next()?;
+    (k.starts_with("Fn::") || k == "Ref" || k == "Condition").then_some((k.as_str(), v))
+}
+
+fn get_att(id: &str, attribute: &str) -> Value {
+    json!({"Fn::GetAtt": [id, attribute]})
+}
+
+fn reference(id: &str) -> Value {
+    json!({"Ref": id})
+}
+
+/// A new account may have a concurrency limit of 10, of which Lambda keeps 10
+/// unreserved: the defaults must not reserve anything.
+#[test]
+fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
+    let stack = Deployed::with(&[]);
+    let functions: Vec<_> = stack.of_type("AWS::Lambda::Function").collect();
+    assert_eq!(functions.len(), 4);
+    for (id, function) in functions {
+        let p = &function["Properties"];
+        assert!(
+            p.get("ReservedConcurrentExecutions").is_none(),
+            "{id} reserves concurrency by default: {}",
+            p["ReservedConcurrentExecutions"]
+        );
+        assert_eq!(p["TracingConfig"]["Mode"], "Active", "{id}: X-Ray");
+        assert_eq!(
+            p["LoggingConfig"]["SystemLogLevel"], "INFO",
+            "{id}: START/REPORT lines kept"
+        );
+        assert_eq!(p["LoggingConfig"]["LogFormat"], "JSON");
+        assert_eq!(
+            p["Environment"]["Variables"]["METRICS_NAMESPACE"],
+            json!({"Fn::Sub": "${NamePrefix}IntunePasscode"}),
+            "{id}"
+        );
+    }
+    // Without reservations the routes use the two ApiThrottle parameters.
+    let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
+    let routes = stage["RouteSettings"].as_object().unwrap();
+    assert_eq!(routes.len(), 8, "one setting per route");
+    for (route, limits) in routes {
+        assert_eq!(limits["ThrottlingBurstLimit"], "10", "{route}");
+        assert_eq!(limits["ThrottlingRateLimit"], "5", "{route}");
+    }
+}
+
+/// With reservations, each route's limits come from its function's
+/// reservation, so that the two routes of a function together cannot start
+/// more executions at once than it has reserved.
+#[test]
+fn reservations_derive_the_route_limits() {
+    let stack = Deployed::with(&[
+        ("ReservedConcurrency", "4"),
+        ("StatusReservedConcurrency", "7"),
+    ]);
+    for id in FUNCTIONS {
+        let expected = if id == "PasscodeStatusFunction" {
+            "7"
+        } else {
+            "4"
+        };
+        assert_eq!(stack.props(id)["ReservedConcurrentExecutions"], expected);
+    }
+    let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
+    let routes = stage["RouteSettings"].as_object().unwrap();
+    for (route, limits) in routes {
+        let (burst, rate) = if route.contains("passcode-status") {
+            (3, 1.75)
+        } else {
+            (2, 1.0)
+        };
+        assert_eq!(limits["ThrottlingBurstLimit"], burst, "{route}");
+        assert_eq!(
+            limits["ThrottlingRateLimit"].as_f64(),
+            Some(rate),
+            "{route}"
+        );
+    }
+    // Every reservation the parameter allows: two routes' bursts fit in it
+    // (1 cannot be split; each route still gets 1), and two routes at their
+    // steady rate keep at most half of it busy with invocations of 2 s.
+    let template = translate(&[]);
+    let table = template["Mappings"]["RouteThrottle"].as_object().unwrap();
+    let max = template["Parameters"]["ReservedConcurrency"]["MaxValue"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(table.len() as u64, max + 1, "a row per allowed value");
+    for reserved in 1..=max {
+        let row = &table[&reserved.to_string()];
+        let burst = row["Burst"].as_u64().unwrap();
+        let rate = row["Rate"].as_f64().unwrap();
+        assert!(burst >= 1 && rate > 0.0);
+        assert!(2 * burst <= reserved.max(2), "C={reserved}: burst {burst}");
+        assert!(
+            2.0 * rate * 2.0 <= reserved as f64,
+            "C={reserved}: rate {rate}"
+        );
+    }
+}
+
+#[test]
+fn failure_results_land_in_an_encrypted_queue() {
+    let stack = Deployed::with(&[]);
+    for queue in ["EventDeadLetterQueue", "FailedInvocationQueue"] {
+        let p = stack.props(queue);
+        assert_eq!(p["MessageRetentionPeriod"], 1_209_600, "{queue}: 14 days");
+        assert_eq!(p["SqsManagedSseEnabled"], true, "{queue}: encrypted");
+    }
+    let rule = stack.props("FailedInvocationRule");
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"], json!(["lambda"]));
+    assert_eq!(
+        pattern["detail-type"],
+        json!(["Lambda Function Invocation Result - Failure"])
+    );
+    let prefixes: Vec<Value> = FUNCTIONS
+        .iter()
+        .map(|f| json!({"prefix": get_att(f, "Arn")}))
+        .collect();
+    assert_eq!(
+        pattern["detail"]["requestContext"]["functionArn"],
+        Value::Array(prefixes)
+    );
+    assert_eq!(rule["State"], "ENABLED");
+    assert_eq!(
+        rule["Targets"][0]["Arn"],
+        get_att("FailedInvocationQueue", "Arn")
+    );
+    assert_eq!(
+        rule["Targets"][0]["DeadLetterConfig"]["Arn"],
+        get_att("EventDeadLetterQueue", "Arn")
+    );
+    // The rule listens on the bus the functions send their failures to.
+    assert_eq!(rule["EventBusName"], reference("EventBus"));
+    for function in FUNCTIONS {
+        let config = stack.props(&format!("{function}EventInvokeConfig"));
+        assert_eq!(
+            config["DestinationConfig"]["OnFailure"]["Destination"],
+            get_att("EventBus", "Arn"),
+            "{function}"
+        );
+    }
+    let statement = &stack.props("FailedInvocationQueuePolicy")["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+        get_att("FailedInvocationRule", "Arn")
+    );
+    let dlq = &stack.props("EventDeadLetterQueuePolicy")["PolicyDocument"]["Statement"][0];
+    let sources = dlq["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .unwrap();
+    assert!(sources.contains(&get_att("FailedInvocationRule", "Arn")));
+}
+
+/// Names a rule's metrics carry: its name, and the bus unless it is the
+/// default bus.
+fn rule_dimensions(stack: &Deployed, rule: &str) -> BTreeSet<String> {
+    let p = stack.props(rule);
+    let mut dims = BTreeSet::from([format!("RuleName={}", p["Name"])]);
+    if p["EventBusName"] != "default" {
+        dims.insert(format!("EventBusName={}", p["EventBusName"]));
+    }
+    dims
+}
+
+fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> {
+    let key = |ns: &str, metric: &str, dims: BTreeSet<String>| {
+        (json!(ns).to_string(), json!(metric).to_string(), dims)
+    };
+    let mut expected = Vec::new();
+    for queue in ["EventDeadLetterQueue", "FailedInvocationQueue"] {
+        expected.push(key(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            BTreeSet::from([format!("QueueName={}", get_att(queue, "QueueName"))]),
+        ));
+    }
+    for function in FUNCTIONS {
+        for metric in [
+            "Errors",
+            "Throttles",
+            "DestinationDeliveryFailures",
+            "AsyncEventsDropped",
+        ] {
+            expected.push(key(
+                "AWS/Lambda",
+                metric,
+                BTreeSet::from([format!("FunctionName={}", reference(function))]),
+            ));
+        }
+    }
+    let rules: Vec<&String> = stack
+        .of_type("AWS::Events::Rule")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(rules.len(), 5, "four request rules and the failure rule");
+    for rule in rules {
+        expected.push(key(
+            "AWS/Events",
+            "FailedInvocations",
+            rule_dimensions(stack, rule),
+        ));
+    }
+    expected.push(key(
+        "AWS/ApiGateway",
+        "5xx",
+        BTreeSet::from([format!("ApiId={}", reference("PasscodeApi"))]),
+    ));
+    expected
+}
+
+#[test]
+fn alarms_watch_every_failure_signal() {
+    let stack = Deployed::with(&[]);
+    let alarms = stack.alarms();
+    let mut expected = expected_alarms(&stack);
+    // The credentials code reports the certificate's days left without
+    // dimensions, in the namespace the functions are given.
+    let namespace =
+        &stack.props("ResetPasscodeFunction")["Environment"]["Variables"]["METRICS_NAMESPACE"];
+    expected.push((
+        namespace.to_string(),
+        json!("CertificateDaysLeft").to_string(),
+        BTreeSet::new(),
+    ));
+    for key in &expected {
+        assert!(alarms.contains_key(key), "no alarm on {key:?}");
+    }
+    assert_eq!(alarms.len(), expected.len(), "no alarm beyond these");
+    for (key, alarm) in &alarms {
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{key:?}");
+        assert!(alarm.get("AlarmActions").is_none(), "no topic by default");
+        assert!(alarm["AlarmName"].is_object(), "named per NamePrefix");
+    }
+    let certificate = &alarms[expected.last().unwrap()];
+    assert_eq!(certificate["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(certificate["Threshold"], 30);
+    assert_eq!(certificate["Statistic"], "Minimum");
+    let certificate_namespace = namespace.to_string();
+    for (key, alarm) in alarms.iter().filter(|(k, _)| k.0 != certificate_namespace) {
+        assert_eq!(alarm["Threshold"], 1, "{key:?}: the first occurrence");
+        assert_eq!(
+            alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{key:?}"
+        );
+    }
+}
+
+#[test]
+fn alarms_notify_the_topic_and_can_be_turned_off() {
+    let stack = Deployed::with(&[("AlarmTopicArn", TOPIC)]);
+    let alarms = stack.alarms();
+    assert!(!alarms.is_empty());
+    for (key, alarm) in &alarms {
+        assert_eq!(alarm["AlarmActions"], json!([TOPIC]), "{key:?}");
+        assert_eq!(alarm["OKActions"], json!([TOPIC]), "{key:?}");
+    }
+    let off = Deployed::with(&[("Alarms", "disabled"), ("AlarmTopicArn", TOPIC)]);
+    assert_eq!(off.alarms().len(), 0);
+}
+
+#[test]
+fn rule_alarms_follow_an_existing_bus() {
+    for (bus, with_bus_dimension) in [("default", false), ("ops-bus", true)] {
+        let stack = Deployed::with(&[("EventBusName", bus)]);
+        assert!(!stack.resources.contains_key("EventBus"));
+        let rule_alarms: Vec<_> = stack
+            .alarms()
+            .into_iter()
+            .filter(|(k, _)| k.1 == "\"FailedInvocations\"")
+            .collect();
+        assert_eq!(rule_alarms.len(), 5);
+        for ((_, _, dims), _) in rule_alarms {
+            assert_eq!(
+                dims.contains(&format!("EventBusName=\"{bus}\"")),
+                with_bus_dimension,
+                "{bus}: {dims:?}"
+            );
+            assert!(dims.iter().any(|d| d.starts_with("RuleName=")));
+        }
+    }
+}
+
+#[test]
+fn log_groups_outlive_the_stack() {
+    let stack = Deployed::with(&[]);
+    let groups: Vec<_> = stack.of_type("AWS::Logs::LogGroup").collect();
+    assert_eq!(groups.len(), 5, "four functions and the API access log");
+    for (id, group) in groups {
+        assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(group["UpdateReplacePolicy"], "Retain", "{id}");
+    }
+    assert_eq!(stack.of_type("AWS::S3::Bucket").count(), 0, "export is off");
+    assert_eq!(stack.of_type("AWS::Logs::SubscriptionFilter").count(), 0);
+}
+
+#[test]
+fn audit_export_writes_to_a_locked_bucket() {
+    let stack = Deployed::with(&[
+        ("AuditExport", "enabled"),
+        ("AuditExportRetentionDays", "400"),
+        ("AuditExportLockMode", "COMPLIANCE"),
+    ]);
+    let bucket = stack.get("AuditExportBucket");
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    assert_eq!(bucket["UpdateReplacePolicy"], "Retain");
+    let p = &bucket["Properties"];
+    assert_eq!(p["ObjectLockEnabled"], true);
+    assert_eq!(p["ObjectLockConfiguration"]["ObjectLockEnabled"], "Enabled");
+    let retention = &p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"];
+    assert_eq!(retention["Mode"], "COMPLIANCE");
+    assert_eq!(retention["Days"], "400");
+    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(
+        p["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"],
+        true
+    );
+
+    let stream = stack.props("AuditExportStream");
+    assert_eq!(
+        stream["ExtendedS3DestinationConfiguration"]["BucketARN"],
+        get_att("AuditExportBucket", "Arn")
+    );
+    let filters: BTreeMap<String, &Value> = stack
+        .of_type("AWS::Logs::SubscriptionFilter")
+        .map(|(_, f)| {
+            (
+                f["Properties"]["LogGroupName"].to_string(),
+                &f["Properties"],
+            )
+        })
+        .collect();
+    let function_groups: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .map(|f| stack.props(f)["LoggingConfig"]["LogGroup"].to_string())
+        .collect();
+    assert_eq!(
+        filters.keys().cloned().collect::<BTreeSet<_>>(),
+        function_groups,
+        "one filter on each function's log group"
+    );
+    for filter in filters.values() {
+        assert_eq!(filter["FilterPattern"], "{ $.type = \"audit\" }");
+        assert_eq!(
+            filter["DestinationArn"],
+            get_att("AuditExportStream", "Arn")
+        );
+    }
+    assert!(
+        stack.alarms().keys().any(|k| k.0 == "\"AWS/Firehose\""),
+        "failed deliveries raise an alarm"
+    );
+}
+
+#[test]
+fn permissions_boundary_applies_to_every_role() {
+    let stack = Deployed::with(&[
+        ("PermissionsBoundary", BOUNDARY),
+        ("AuditExport", "enabled"),
+    ]);
+    let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
+    assert_eq!(roles.len(), 6, "four function roles and two export roles");
+    for (id, role) in roles {
+        assert_eq!(role["Properties"]["PermissionsBoundary"], BOUNDARY, "{id}");
+    }
+    let without = Deployed::with(&[("AuditExport", "enabled")]);
+    for (id, role) in without.of_type("AWS::IAM::Role") {
+        assert!(
+            role["Properties"].get("PermissionsBoundary").is_none(),
+            "{id}"
+        );
+    }
+}
+
+/// infra/README.md is where an operator looks a parameter up.
+#[test]
+fn every_parameter_is_documented() {
+    let template = translate(&[]);
+    let readme = std::fs::read_to_string(workspace_root().join("infra/README.md")).unwrap();
+    let missing: Vec<&String> = template["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in infra/README.md: {missing:?}");
+}
