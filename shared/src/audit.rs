@@ -63,22 +63,22 @@ pub struct AuditRecord<'a> {
     pub graph_throttled_waits: u32,
     /// Embedded Metric Format directive over the fields above.
     #[serde(rename = "_aws")]
-    pub metrics: MetricDirectives,
+    pub metrics: MetricDirectives<'a>,
 }
 
 /// The `_aws` member of an Embedded Metric Format document.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct MetricDirectives {
+pub struct MetricDirectives<'a> {
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,
-    pub cloud_watch_metrics: [MetricDirective; 1],
+    pub cloud_watch_metrics: [MetricDirective<'a>; 1],
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct MetricDirective {
-    pub namespace: &'static str,
+pub struct MetricDirective<'a> {
+    pub namespace: &'a str,
     /// Each inner list names top-level fields of the record.
     pub dimensions: Vec<&'static [&'static str]>,
     pub metrics: &'static [MetricDefinition],
@@ -114,19 +114,11 @@ pub const METRICS: &[MetricDefinition] = &[
 const BY_OUTCOME: &[&str] = &["function", "outcome"];
 const BY_ERROR_CODE: &[&str] = &["function", "outcome", "errorCode"];
 
-/// `METRICS_NAMESPACE`, read once; `IntunePasscode` when unset or empty.
-pub fn metrics_namespace() -> &'static str {
-    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAMESPACE.get_or_init(|| {
-        std::env::var("METRICS_NAMESPACE")
-            .ok()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "IntunePasscode".to_owned())
-    })
-}
-
-fn metric_directives(now: time::OffsetDateTime, has_error_code: bool) -> MetricDirectives {
+fn metric_directives<'a>(
+    namespace: &'a str,
+    now: time::OffsetDateTime,
+    has_error_code: bool,
+) -> MetricDirectives<'a> {
     let mut dimensions = vec![BY_OUTCOME];
     // A dimension set must only name fields the record has.
     if has_error_code {
@@ -135,7 +127,7 @@ fn metric_directives(now: time::OffsetDateTime, has_error_code: bool) -> MetricD
     MetricDirectives {
         timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
         cloud_watch_metrics: [MetricDirective {
-            namespace: metrics_namespace(),
+            namespace,
             dimensions,
             metrics: METRICS,
         }],
@@ -151,6 +143,8 @@ pub struct AuditInput<'a> {
     pub result: &'a Result<Outcome, ServiceError>,
     pub passcode_returned: bool,
     pub duration: std::time::Duration,
+    /// `METRICS_NAMESPACE` (see `config`).
+    pub metrics_namespace: &'a str,
 }
 
 pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
@@ -198,7 +192,7 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         graph_calls: graph.calls,
         graph_retries: graph.retries,
         graph_throttled_waits: graph.throttled_waits,
-        metrics: metric_directives(now, error_code.is_some()),
+        metrics: metric_directives(input.metrics_namespace, now, error_code.is_some()),
     }
 }
 
@@ -229,6 +223,7 @@ mod tests {
             result,
             passcode_returned: false,
             duration: std::time::Duration::from_millis(42),
+            metrics_namespace: "Test/Namespace",
         };
         serde_json::to_value(record(&input)).unwrap()
     }
@@ -242,7 +237,7 @@ mod tests {
         let directives = aws["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives.len(), 1);
         let directive = &directives[0];
-        assert_eq!(directive["Namespace"], metrics_namespace());
+        assert_eq!(directive["Namespace"], "Test/Namespace");
         for metric in directive["Metrics"].as_array().unwrap() {
             let name = metric["Name"].as_str().unwrap();
             assert!(line[name].is_number(), "metric {name} is a number");

@@ -7,16 +7,21 @@
 //! and 90 minutes, so the value is never assumed).
 
 use crate::config::Config;
+use crate::credentials::{Credential, GraphCredentials, SigningKey};
 use crate::error::{ErrorCode, ServiceError};
-use crate::retry::{Deadline, Decision, RetryPolicy, parse_retry_after};
-use crate::secrets::{Credential, GraphCredentials};
+use crate::http::{self, MAX_TOKEN_RESPONSE_BYTES, Reply};
+use crate::retry::{self, Attempt, Deadline, Failed, RetryPolicy};
 use crate::sensitive::Sensitive;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+
+/// What a caller is told to wait when the token endpoint stayed unavailable
+/// through the invocation and sent no `Retry-After`: Entra's outages are
+/// seldom over in seconds, and a caller retrying at once only adds load.
+pub const TOKEN_UNAVAILABLE_RETRY_HINT: Duration = Duration::from_secs(30);
 
 /// Why a token could not be had.
 #[derive(Debug)]
@@ -32,6 +37,14 @@ impl AuthError {
     pub fn into_service_error(self) -> ServiceError {
         match self {
             AuthError::CredentialsRefused(e) | AuthError::Other(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::CredentialsRefused(e) | AuthError::Other(e) => e.fmt(f),
         }
     }
 }
@@ -130,87 +143,106 @@ impl TokenProvider {
         policy: &RetryPolicy,
     ) -> Result<(Sensitive, Duration), AuthError> {
         let url = config.token_url(&credentials.tenant_id);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let timeout = deadline.call_timeout(policy).ok_or_else(|| {
-                AuthError::Other(ServiceError::new(
-                    ErrorCode::GraphUnavailable,
-                    "ran out of time before a Graph token could be requested",
-                ))
-            })?;
-            // A fresh assertion per attempt: each needs its own `jti`.
-            let form = token_form(&url, &self.scope, credentials)?;
-            let sent = self
-                .http
-                .post(&url)
-                .form(&form)
-                .timeout(timeout)
-                .send()
-                .await;
-            let (retryable, retry_after, failure) = match sent {
-                Err(e) => (
-                    true,
-                    None,
-                    ServiceError::new(
-                        ErrorCode::GraphUnavailable,
-                        format!(
-                            "the Entra ID token endpoint could not be reached ({})",
-                            error_kind(&e)
-                        ),
-                    ),
-                ),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let body = read_body(resp, MAX_TOKEN_RESPONSE_BYTES)
-                        .await
-                        .unwrap_or_default();
-                    if status == 200 {
-                        return parse_token_response(&body).ok_or_else(|| {
-                            AuthError::Other(ServiceError::new(
-                                ErrorCode::GraphError,
-                                "the Entra ID token endpoint answered 200 without a usable token",
-                            ))
-                        });
-                    }
-                    let entra: EntraError = serde_json::from_slice(&body).unwrap_or_default();
-                    match classify_token_error(status, &entra) {
-                        TokenFailure::Transient(msg) => (
-                            true,
-                            retry_after,
-                            ServiceError::new(ErrorCode::GraphUnavailable, msg),
-                        ),
-                        TokenFailure::CredentialsRefused(msg) => {
-                            return Err(AuthError::CredentialsRefused(ServiceError::config(msg)));
-                        }
-                        TokenFailure::Configuration(msg) => {
-                            return Err(AuthError::Other(ServiceError::config(msg)));
-                        }
-                    }
-                }
-            };
-            debug_assert!(retryable);
-            match policy.decide(attempts, retry_after, deadline.remaining(), fastrand::f64()) {
-                Decision::RetryAfter(wait) => {
-                    tracing::warn!(
-                        attempt = attempts,
-                        wait_ms = wait.as_millis() as u64,
-                        "token request failed, retrying: {}",
-                        failure.message
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::GiveUp => {
-                    let mut failure = failure;
-                    failure.retry_after = retry_after;
-                    return Err(AuthError::Other(failure));
-                }
+        // Graph's answer margin and attempts, with backoff in seconds.
+        let policy = RetryPolicy {
+            base_delay: policy
+                .base_delay
+                .max(RetryPolicy::token_endpoint().base_delay),
+            ..*policy
+        };
+        let result = retry::run("token request", &policy, deadline, |timeout| {
+            self.attempt(&url, credentials, timeout)
+        })
+        .await;
+        match result {
+            Ok(token) => Ok(token),
+            Err(Failed::Error {
+                error: AuthError::Other(mut error),
+                hint,
+            }) if error.transient => {
+                // Tell the caller when to come back: Entra's hint (whole
+                // seconds, rounded up), else a pause in the tens of seconds.
+                error.retry_after =
+                    Some(hint.map_or(TOKEN_UNAVAILABLE_RETRY_HINT, http::whole_seconds));
+                Err(AuthError::Other(error))
             }
+            Err(Failed::Error { error, .. }) => Err(error),
+            Err(Failed::OutOfTime) => Err(AuthError::Other(ServiceError::new(
+                ErrorCode::GraphUnavailable,
+                "ran out of time before a Graph token could be requested",
+            ))),
+            // Token requests are safe to repeat; nothing classifies them so.
+            Err(Failed::OutcomeUnknown(why)) => Err(AuthError::Other(ServiceError::new(
+                ErrorCode::GraphUnavailable,
+                format!("the Entra ID token endpoint did not answer clearly ({why})"),
+            ))),
+        }
+    }
+
+    /// One token request, classified for the retry loop.
+    async fn attempt(
+        &self,
+        url: &str,
+        credentials: &GraphCredentials,
+        timeout: Duration,
+    ) -> Attempt<(Sensitive, Duration), AuthError> {
+        // A fresh assertion per attempt: each needs its own `jti`.
+        let form = match token_form(url, &self.scope, credentials) {
+            Ok(form) => form,
+            Err(e) => return Attempt::Stop(e),
+        };
+        match self
+            .http
+            .post(url)
+            .form(&form)
+            .timeout(timeout)
+            .send()
+            .await
+        {
+            Err(e) => Attempt::Retry {
+                error: AuthError::Other(ServiceError::new(
+                    ErrorCode::GraphUnavailable,
+                    format!(
+                        "the Entra ID token endpoint could not be reached ({})",
+                        http::error_kind(&e)
+                    ),
+                )),
+                hint: None,
+            },
+            Ok(resp) => {
+                let mut reply = Reply::head(&resp);
+                reply.body = http::read_body(resp, MAX_TOKEN_RESPONSE_BYTES)
+                    .await
+                    .unwrap_or_default();
+                classify_token_reply(&reply)
+            }
+        }
+    }
+}
+
+/// What a token endpoint answer means: a token, a transient failure worth
+/// retrying (after Entra's `Retry-After` if it sent one), or a refusal.
+fn classify_token_reply(reply: &Reply) -> Attempt<(Sensitive, Duration), AuthError> {
+    if reply.status == 200 {
+        return match parse_token_response(&reply.body) {
+            Some(token) => Attempt::Done(token),
+            None => Attempt::Stop(AuthError::Other(ServiceError::new(
+                ErrorCode::GraphError,
+                "the Entra ID token endpoint answered 200 without a usable token",
+            ))),
+        };
+    }
+    let entra: EntraError = serde_json::from_slice(&reply.body).unwrap_or_default();
+    match classify_token_error(reply.status, &entra) {
+        TokenFailure::Transient(msg) => Attempt::Retry {
+            error: AuthError::Other(ServiceError::new(ErrorCode::GraphUnavailable, msg)),
+            hint: reply.retry_after,
+        },
+        TokenFailure::CredentialsRefused(msg) => {
+            Attempt::Stop(AuthError::CredentialsRefused(ServiceError::config(msg)))
+        }
+        TokenFailure::Configuration(msg) => {
+            Attempt::Stop(AuthError::Other(ServiceError::config(msg)))
         }
     }
 }
@@ -261,6 +293,7 @@ fn token_form(
         Credential::Certificate {
             thumbprint_sha256,
             key,
+            ..
         } => {
             let assertion = client_assertion(url, &credentials.client_id, thumbprint_sha256, key)?;
             form.push((
@@ -271,40 +304,6 @@ fn token_form(
         }
     }
     Ok(form)
-}
-
-/// The RSA private key of the app's certificate, which signs client
-/// assertions (PS256: RSASSA-PSS with SHA-256, salt length 32).
-pub struct SigningKey(Box<RsaKeyPair>);
-
-impl SigningKey {
-    /// The first RSA private key in a PEM text: PKCS#8 (`BEGIN PRIVATE KEY`)
-    /// or PKCS#1 (`BEGIN RSA PRIVATE KEY`), 2048 to 8192 bits. `None` when
-    /// there is none or it cannot be used.
-    pub fn from_pem(text: &str) -> Option<SigningKey> {
-        let blocks = pem::parse_many(text).ok()?;
-        blocks
-            .iter()
-            .find_map(|block| match block.tag() {
-                "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()).ok(),
-                "RSA PRIVATE KEY" => RsaKeyPair::from_der(block.contents()).ok(),
-                _ => None,
-            })
-            .map(|key| SigningKey(Box::new(key)))
-    }
-
-    fn sign_ps256(&self, message: &[u8]) -> Option<Vec<u8>> {
-        let mut signature = vec![0; self.0.public().modulus_len()];
-        self.0
-            .sign(
-                &RSA_PSS_SHA256,
-                &ring::rand::SystemRandom::new(),
-                message,
-                &mut signature,
-            )
-            .ok()?;
-        Some(signature)
-    }
 }
 
 /// The signed JWT that stands in for a client secret. Short-lived (5 min)
@@ -413,90 +412,10 @@ fn classify_token_error(status: u16, e: &EntraError) -> TokenFailure {
     }
 }
 
-/// A short, value-free description of a transport error.
-/// Most bytes read from a token response; a real one is about 2 KB.
-pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
-
-/// A response body, read up to `limit` bytes. Graph and Entra ID are trusted,
-/// but a proxy or an error page in between must not grow memory without
-/// bound. The error says what went wrong in words (never the body).
-pub async fn read_body(
-    mut resp: reqwest::Response,
-    limit: usize,
-) -> Result<bytes::Bytes, &'static str> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err("the response was too large");
-    }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| error_kind(&e))? {
-        if body.len() + chunk.len() > limit {
-            return Err("the response was too large");
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-pub fn error_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "the response was cut off"
-    } else {
-        "connection error"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Serves one HTTP answer with a body of `size` bytes, announced or not.
-    fn serve_once(size: usize, announce_length: bool) -> String {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 1024];
-            let _ = stream.read(&mut request);
-            let head = if announce_length {
-                format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n")
-            } else {
-                "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string()
-            };
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&vec![b'x'; size]);
-        });
-        url
-    }
-
-    #[test]
-    fn bodies_are_read_up_to_a_limit_only() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let client = reqwest::Client::new();
-            for announce in [true, false] {
-                let small = client.get(serve_once(1000, announce)).send().await.unwrap();
-                assert_eq!(read_body(small, 4096).await.unwrap().len(), 1000);
-                let large = client
-                    .get(serve_once(100_000, announce))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    read_body(large, 4096).await.unwrap_err(),
-                    "the response was too large",
-                    "content-length announced: {announce}"
-                );
-            }
-        });
-    }
     use base64::Engine;
 
     const TEST_KEY: &str = include_str!("../testdata/test-key.pem");
@@ -569,6 +488,47 @@ mod tests {
         assert!(matches!(
             classify_token_error(400, &EntraError::default()),
             TokenFailure::Configuration(_)
+        ));
+    }
+
+    fn token_reply(status: u16, retry_after: Option<Duration>, body: &str) -> Reply {
+        Reply {
+            status,
+            request_id: None,
+            retry_after,
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn token_replies_are_classified_for_the_retry_loop() {
+        let hint = Some(Duration::from_millis(1500));
+        assert!(matches!(
+            classify_token_reply(&token_reply(200, None, r#"{"access_token":"t","expires_in":60}"#)),
+            Attempt::Done((_, lifetime)) if lifetime == Duration::from_secs(60)
+        ));
+        assert!(matches!(
+            classify_token_reply(&token_reply(200, None, "{}")),
+            Attempt::Stop(AuthError::Other(e)) if e.code == ErrorCode::GraphError
+        ));
+        for status in [429, 500, 503, 504] {
+            assert!(matches!(
+                classify_token_reply(&token_reply(status, hint, "")),
+                Attempt::Retry { error: AuthError::Other(e), hint: h }
+                    if e.code == ErrorCode::GraphUnavailable && h == hint
+            ));
+        }
+        assert!(matches!(
+            classify_token_reply(&token_reply(
+                401,
+                None,
+                r#"{"error":"invalid_client","error_codes":[7000215]}"#
+            )),
+            Attempt::Stop(AuthError::CredentialsRefused(_))
+        ));
+        assert!(matches!(
+            classify_token_reply(&token_reply(400, None, r#"{"error":"invalid_request","error_codes":[90002]}"#)),
+            Attempt::Stop(AuthError::Other(e)) if e.code == ErrorCode::ConfigurationError
         ));
     }
 

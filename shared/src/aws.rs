@@ -6,24 +6,13 @@
 //! STS client, its endpoint rules and ~0.4 MB to each binary. Both clients
 //! share one HTTP client (one TLS set-up, one connection pool).
 
+use crate::config::{env_flag as flag, env_var as env};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{RetryConfig, SharedCredentialsProvider, TimeoutConfig};
 use std::time::Duration;
-
-/// One environment variable, trimmed, `None` when unset or empty.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn flag(name: &str) -> bool {
-    env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
 
 /// The settings every client shares. Short timeouts: both services answer in
 /// milliseconds from inside the region, and a hung call must not eat the

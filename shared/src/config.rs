@@ -73,20 +73,35 @@ pub struct Config {
     /// Requests without an `idempotencyKey` or event id count as the same
     /// request when action, device and caller match within this window.
     pub idempotency_window: Duration,
+    /// CloudWatch namespace of the functions' metrics (`CertificateDaysLeft`).
+    pub metrics_namespace: String,
+}
+
+/// One environment variable, trimmed; `None` when unset or empty. Every
+/// variable the functions read (theirs and the AWS SDK's) goes through here.
+pub fn env_var(name: &str) -> Option<String> {
+    cleaned(std::env::var(name).ok())
+}
+
+/// A variable that is `true` (any case); anything else is false.
+pub fn env_flag(name: &str) -> bool {
+    env_var(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn cleaned(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 impl Config {
     pub fn from_env() -> Result<Config, String> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+        Config::from_lookup(env_var)
     }
 
     /// Same as [`Config::from_env`], reading variables through `get` (tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| cleaned(get(name));
 
         let secret_id = get("GRAPH_SECRET_ID").ok_or(
             "GRAPH_SECRET_ID is not set: give the name or ARN of the Secrets Manager secret that holds the Graph app credentials",
@@ -142,6 +157,14 @@ impl Config {
             1..=3600,
         )?;
 
+        let metrics_namespace =
+            get("METRICS_NAMESPACE").unwrap_or_else(|| "IntunePasscode".to_string());
+        if !valid_namespace(&metrics_namespace) {
+            return Err(format!(
+                "METRICS_NAMESPACE={metrics_namespace:?} is not a CloudWatch namespace (up to 255 printable ASCII characters, not starting with \"AWS/\")"
+            ));
+        }
+
         Ok(Config {
             secret_id,
             cloud,
@@ -153,6 +176,7 @@ impl Config {
             idempotency_table,
             idempotency_ttl,
             idempotency_window,
+            metrics_namespace,
         })
     }
 
@@ -177,6 +201,14 @@ fn valid_table_name(value: &str) -> bool {
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// CloudWatch namespaces: printable ASCII, at most 255, and `AWS/` is
+/// reserved for AWS's own.
+fn valid_namespace(value: &str) -> bool {
+    value.len() <= 255
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with("AWS/")
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -319,6 +351,22 @@ mod tests {
         assert!(load(&[("GRAPH_SECRET_ID", "s"), ("PENDING_WINDOW_MINUTES", "0")]).is_err());
         let c = load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "TRUE")]).unwrap();
         assert!(c.return_passcode);
+    }
+
+    #[test]
+    fn metrics_namespace_defaults_and_is_checked() {
+        let c = load(&[("GRAPH_SECRET_ID", "s")]).unwrap();
+        assert_eq!(c.metrics_namespace, "IntunePasscode");
+        let c = load(&[
+            ("GRAPH_SECRET_ID", "s"),
+            ("METRICS_NAMESPACE", " Ops/Intune "),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_namespace, "Ops/Intune");
+        for bad in ["AWS/Lambda", "caf\u{e9}", "x".repeat(256).as_str()] {
+            let err = load(&[("GRAPH_SECRET_ID", "s"), ("METRICS_NAMESPACE", bad)]).unwrap_err();
+            assert!(err.starts_with("METRICS_NAMESPACE="), "{err}");
+        }
     }
 
     #[test]

@@ -23,8 +23,12 @@ pub enum ErrorCode {
     Throttled,
     /// Graph answered with an error that retrying will not fix.
     GraphError,
-    /// Graph (or the outcome of a POST) was unavailable within the deadline.
+    /// Graph, Entra ID's token endpoint, or the outcome of a POST was
+    /// unavailable within the deadline.
     GraphUnavailable,
+    /// Secrets Manager could not be reached (or failed) to read the app's
+    /// credentials; nothing was sent.
+    SecretsUnavailable,
     /// The function's own setup is wrong: secret missing or malformed,
     /// credentials refused, Graph permission missing, idempotency table
     /// missing or not writable.
@@ -48,6 +52,7 @@ impl ErrorCode {
             ErrorCode::Throttled => "throttled",
             ErrorCode::GraphError => "graphError",
             ErrorCode::GraphUnavailable => "graphUnavailable",
+            ErrorCode::SecretsUnavailable => "secretsUnavailable",
             ErrorCode::ConfigurationError => "configurationError",
             ErrorCode::RequestInProgress => "requestInProgress",
             ErrorCode::IdempotencyKeyReused => "idempotencyKeyReused",
@@ -65,7 +70,9 @@ impl ErrorCode {
             | ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::Throttled => 429,
             ErrorCode::GraphError => 502,
-            ErrorCode::GraphUnavailable | ErrorCode::IdempotencyUnavailable => 503,
+            ErrorCode::GraphUnavailable
+            | ErrorCode::SecretsUnavailable
+            | ErrorCode::IdempotencyUnavailable => 503,
             ErrorCode::ConfigurationError => 500,
         }
     }
@@ -81,6 +88,7 @@ impl ErrorCode {
             ErrorCode::Throttled => "Throttled",
             ErrorCode::GraphError => "GraphError",
             ErrorCode::GraphUnavailable => "GraphUnavailable",
+            ErrorCode::SecretsUnavailable => "SecretsUnavailable",
             ErrorCode::ConfigurationError => "ConfigurationError",
             ErrorCode::RequestInProgress => "RequestInProgress",
             ErrorCode::IdempotencyKeyReused => "IdempotencyKeyReused",
@@ -127,6 +135,7 @@ impl ServiceError {
             code,
             ErrorCode::Throttled
                 | ErrorCode::GraphUnavailable
+                | ErrorCode::SecretsUnavailable
                 | ErrorCode::ConfigurationError
                 | ErrorCode::RequestInProgress
                 | ErrorCode::IdempotencyUnavailable
@@ -178,6 +187,7 @@ mod tests {
             (ErrorCode::Throttled, 429, true),
             (ErrorCode::GraphError, 502, false),
             (ErrorCode::GraphUnavailable, 503, true),
+            (ErrorCode::SecretsUnavailable, 503, true),
             (ErrorCode::ConfigurationError, 500, true),
             (ErrorCode::RequestInProgress, 409, true),
             (ErrorCode::IdempotencyKeyReused, 422, false),

@@ -12,24 +12,26 @@
 //! * One 401 re-reads the secret and fetches a new token (rotation), then
 //!   gives up with `configurationError`.
 
-use crate::auth::{AuthError, TokenProvider, error_kind, read_body};
+use crate::auth::{AuthError, TokenProvider};
 use crate::config::Config;
 use crate::device::{DEVICE_FIELDS, ManagedDevice};
 use crate::error::{ErrorCode, ServiceError};
-use crate::retry::{Deadline, Decision, RetryPolicy, parse_retry_after};
+use crate::http::{self, MAX_GRAPH_RESPONSE_BYTES, Reply, error_summary};
+use crate::retry::{self, Attempt, Deadline, Failed, RetryPolicy};
 use crate::secrets::SecretStore;
 use crate::sensitive::Sensitive;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Most pages a lookup will follow. A filter Graph silently ignores returns
 /// the whole tenant; rather than scan it, the lookup stops and refuses.
 pub const MAX_LOOKUP_PAGES: usize = 10;
 
-/// Most bytes read from one Graph response. A full page of devices with
-/// the selected fields is well under 2 MB; anything larger is not Graph.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// What a caller is told to wait when Graph throttled to the end without
+/// saying how long.
+const THROTTLED_RETRY_HINT: Duration = Duration::from_secs(20);
 
 /// Query-string encoding: everything but unreserved characters.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -46,13 +48,6 @@ enum CallKind {
     Action,
 }
 
-/// A Graph answer the caller interprets (2xx, 400, 404, ...).
-struct Reply {
-    status: u16,
-    body: bytes::Bytes,
-    request_id: Option<String>,
-}
-
 /// Result of the POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostResult {
@@ -63,18 +58,6 @@ pub enum PostResult {
     Unknown {
         why: String,
     },
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +217,9 @@ impl Graph {
         }
     }
 
+    /// One Graph call through the retry loop: transient failures are
+    /// retried within the deadline, an action's unclear outcome is reported,
+    /// everything else is the caller's to interpret.
     async fn call(
         &self,
         method: reqwest::Method,
@@ -241,181 +227,206 @@ impl Graph {
         kind: CallKind,
         deadline: &Deadline,
     ) -> Result<Reply, CallFailure> {
-        let mut attempts = 0;
-        let mut reauthenticated = false;
-        loop {
-            attempts += 1;
-            let token = self.bearer(deadline).await?;
-            let timeout = deadline.call_timeout(&self.policy).ok_or_else(|| {
-                ServiceError::new(
-                    ErrorCode::GraphUnavailable,
-                    "ran out of time before Graph could be called; retry later",
-                )
-            })?;
-            let client_request_id = uuid::Uuid::new_v4().to_string();
-            let mut request = self
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(token.expose())
-                .header("client-request-id", &client_request_id)
-                .header("accept", "application/json")
-                .timeout(timeout);
-            if kind == CallKind::Action {
-                // Graph lists 411 Length Required for body-less POSTs.
-                request = request.header("content-length", "0").body("");
+        let reauthenticated = AtomicBool::new(false);
+        // Whether the attempt before was a retryable 429, for the metrics:
+        // the loop only calls again when it decided to retry.
+        let retrying_after_throttle = std::cell::Cell::new(None::<bool>);
+        let result = retry::run("Graph call", &self.policy, deadline, |_| {
+            if let Some(throttled) = retrying_after_throttle.get() {
+                crate::metrics::graph_retry(throttled);
             }
-            let started = std::time::Instant::now();
-            crate::metrics::graph_call_sent();
-            let sent = request.send().await;
-
-            let (status, retry_after, request_id, failure) = match sent {
-                Err(e) => {
-                    tracing::warn!(%method, client_request_id, error = error_kind(&e), "Graph call failed");
-                    // Only a failed connect proves nothing reached Graph.
-                    if kind == CallKind::Action && !e.is_connect() {
-                        return Err(CallFailure::Unknown(format!("the POST {}", error_kind(&e))));
-                    }
-                    let err = ServiceError::new(
-                        ErrorCode::GraphUnavailable,
-                        format!(
-                            "Graph could not be reached ({}); retry later",
-                            error_kind(&e)
-                        ),
-                    );
-                    (None, None, None, err)
+            let attempt = self.attempt(&method, url, kind, deadline, &reauthenticated);
+            let retrying_after_throttle = &retrying_after_throttle;
+            async move {
+                let outcome = attempt.await;
+                if let Attempt::Retry { error, .. } = &outcome {
+                    retrying_after_throttle.set(Some(error.code == ErrorCode::Throttled));
                 }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let header = |name: &str| {
-                        resp.headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string)
-                    };
-                    let request_id = header("request-id");
-                    let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
-                    let body = match read_body(resp, MAX_RESPONSE_BYTES).await {
-                        Ok(body) => body,
-                        Err(why) if kind == CallKind::Action && (200..300).contains(&status) => {
-                            tracing::debug!(
-                                error = why,
-                                "POST body unreadable after success status"
-                            );
-                            bytes::Bytes::new()
-                        }
-                        Err(why) if kind == CallKind::Action => {
-                            return Err(CallFailure::Unknown(format!("the POST answer: {why}")));
-                        }
-                        Err(why) => {
-                            tracing::warn!(error = why, "Graph response unreadable");
-                            bytes::Bytes::new()
-                        }
-                    };
-                    tracing::debug!(
-                        %method,
-                        status,
-                        client_request_id,
-                        request_id = request_id.as_deref().unwrap_or(""),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "Graph call"
-                    );
-                    let reply = Reply {
-                        status,
-                        body,
-                        request_id: request_id.clone(),
-                    };
-                    match status {
-                        401 if !reauthenticated => {
-                            reauthenticated = true;
-                            attempts -= 1;
-                            self.tokens.invalidate().await;
-                            // Re-read the secret too: the app may have been rotated.
-                            let _ = self.secrets.get(true).await?;
-                            continue;
-                        }
-                        401 => {
-                            return Err(ServiceError::config(format!(
-                                "Graph rejects the app's token ({}) even after reading the secret again; check the app registration",
-                                graph_error_summary(&reply)
-                            ))
-                            .with_graph_request_id(request_id)
-                            .into());
-                        }
-                        403 => {
-                            let needed = match kind {
-                                CallKind::Read => "DeviceManagementManagedDevices.Read.All",
-                                CallKind::Action => {
-                                    "DeviceManagementManagedDevices.PrivilegedOperations.All"
-                                }
-                            };
-                            return Err(ServiceError::config(format!(
-                                "Graph refused the call: the app needs the application permission {needed} with admin consent (and the tenant an Intune licence). Graph said: {}",
-                                graph_error_summary(&reply)
-                            ))
-                            .with_graph_request_id(request_id)
-                            .into());
-                        }
-                        429 => {
-                            let err = ServiceError::new(
-                                ErrorCode::Throttled,
-                                "Graph is throttling this app's requests (Intune allows 200 writes and 2,000 requests per 20 seconds per app); retry after the indicated time",
-                            );
-                            (Some(status), retry_after, request_id, err)
-                        }
-                        503 => {
-                            let err = ServiceError::new(
-                                ErrorCode::GraphUnavailable,
-                                format!(
-                                    "Graph is unavailable ({}); retry later",
-                                    graph_error_summary(&reply)
-                                ),
-                            );
-                            (Some(status), retry_after, request_id, err)
-                        }
-                        500 | 502 | 504 if kind == CallKind::Action => {
-                            return Err(CallFailure::Unknown(format!("Graph answered {status}")));
-                        }
-                        500 | 502 | 504 => {
-                            let err = ServiceError::new(
-                                ErrorCode::GraphUnavailable,
-                                format!(
-                                    "Graph failed ({}); retry later",
-                                    graph_error_summary(&reply)
-                                ),
-                            );
-                            (Some(status), retry_after, request_id, err)
-                        }
-                        _ => return Ok(reply),
-                    }
+                outcome
+            }
+        })
+        .await;
+        match result {
+            Ok(reply) => Ok(reply),
+            Err(Failed::OutcomeUnknown(why)) => Err(CallFailure::Unknown(why)),
+            Err(Failed::OutOfTime) => Err(out_of_time().into()),
+            Err(Failed::Error { mut error, hint }) => {
+                // Tell the caller when to come back: Graph's hint in whole
+                // seconds, or a small default for throttling without one.
+                if let Some(hint) = hint {
+                    error.retry_after = Some(http::whole_seconds(hint));
+                } else if error.code == ErrorCode::Throttled && error.retry_after.is_none() {
+                    error.retry_after = Some(THROTTLED_RETRY_HINT);
                 }
-            };
-
-            match self
-                .policy
-                .decide(attempts, retry_after, deadline.remaining(), fastrand::f64())
-            {
-                Decision::RetryAfter(wait) => {
-                    crate::metrics::graph_retry(status == Some(429));
-                    tracing::info!(
-                        status = status.unwrap_or(0),
-                        attempt = attempts,
-                        wait_ms = wait.as_millis() as u64,
-                        "Graph call will be retried"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::GiveUp => {
-                    let mut failure = failure.with_graph_request_id(request_id);
-                    // Tell the caller when to come back: Graph's hint, or a
-                    // small default for throttling without one.
-                    failure.retry_after = retry_after
-                        .or((failure.code == ErrorCode::Throttled)
-                            .then_some(Duration::from_secs(20)));
-                    return Err(failure.into());
-                }
+                Err(error.into())
             }
         }
     }
+
+    /// One attempt: a token, the request, and its classification. A 401 is
+    /// answered once per call, inside the attempt, by forgetting the token
+    /// and re-reading the secret (the app may have been rotated).
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        kind: CallKind,
+        deadline: &Deadline,
+        reauthenticated: &AtomicBool,
+    ) -> Attempt<Reply, ServiceError> {
+        loop {
+            let token = match self.bearer(deadline).await {
+                Ok(token) => token,
+                Err(e) => return Attempt::Stop(e),
+            };
+            // Asked after the token: fetching it may have used up time.
+            let Some(timeout) = deadline.call_timeout(&self.policy) else {
+                return Attempt::Stop(out_of_time());
+            };
+            let reply = match self.send(method, url, kind, &token, timeout).await {
+                Ok(reply) => reply,
+                Err(unanswered) => return unanswered,
+            };
+            if reply.status != 401 {
+                return classify(kind, reply);
+            }
+            if reauthenticated.swap(true, Ordering::Relaxed) {
+                return Attempt::Stop(
+                    ServiceError::config(format!(
+                        "Graph rejects the app's token ({}) even after reading the secret again; check the app registration",
+                        error_summary(&reply.body)
+                    ))
+                    .with_graph_request_id(reply.request_id),
+                );
+            }
+            self.tokens.invalidate().await;
+            if let Err(e) = self.secrets.get(true).await {
+                return Attempt::Stop(e);
+            }
+        }
+    }
+
+    /// Sends one request and reads its answer (capped). A request that got
+    /// no usable answer comes back as the retry loop should see it.
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        kind: CallKind,
+        token: &Sensitive,
+        timeout: Duration,
+    ) -> Result<Reply, Attempt<Reply, ServiceError>> {
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(token.expose())
+            .header("client-request-id", &client_request_id)
+            .header("accept", "application/json")
+            .timeout(timeout);
+        if kind == CallKind::Action {
+            // Graph lists 411 Length Required for body-less POSTs.
+            request = request.header("content-length", "0").body("");
+        }
+        let started = std::time::Instant::now();
+        crate::metrics::graph_call_sent();
+        let resp = match request.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let error = http::error_kind(&e);
+                tracing::warn!(%method, client_request_id, error, "Graph call failed");
+                // Only a failed connect proves nothing reached Graph.
+                if kind == CallKind::Action && !e.is_connect() {
+                    return Err(Attempt::OutcomeUnknown(format!("the POST {error}")));
+                }
+                return Err(Attempt::Retry {
+                    error: ServiceError::new(
+                        ErrorCode::GraphUnavailable,
+                        format!("Graph could not be reached ({error}); retry later"),
+                    ),
+                    hint: None,
+                });
+            }
+        };
+        let mut reply = Reply::head(&resp);
+        match http::read_body(resp, MAX_GRAPH_RESPONSE_BYTES).await {
+            Ok(body) => reply.body = body,
+            Err(why) if kind == CallKind::Action && reply.is_success() => {
+                tracing::debug!(error = why, "POST body unreadable after success status");
+            }
+            Err(why) if kind == CallKind::Action => {
+                return Err(Attempt::OutcomeUnknown(format!("the POST answer: {why}")));
+            }
+            Err(why) => tracing::warn!(error = why, "Graph response unreadable"),
+        }
+        tracing::debug!(
+            %method,
+            status = reply.status,
+            client_request_id,
+            request_id = reply.request_id.as_deref().unwrap_or(""),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Graph call"
+        );
+        Ok(reply)
+    }
+}
+
+/// What a Graph answer (other than 401) means for the retry loop: 429 and
+/// 503 are retried after `Retry-After`; 500/502/504 are retried for reads
+/// but leave an action's outcome unknown; 403 is a missing permission;
+/// anything else is the caller's to interpret.
+fn classify(kind: CallKind, reply: Reply) -> Attempt<Reply, ServiceError> {
+    let status = reply.status;
+    let error = |code, message: String| {
+        ServiceError::new(code, message).with_graph_request_id(reply.request_id.clone())
+    };
+    match status {
+        403 => {
+            let needed = match kind {
+                CallKind::Read => "DeviceManagementManagedDevices.Read.All",
+                CallKind::Action => "DeviceManagementManagedDevices.PrivilegedOperations.All",
+            };
+            Attempt::Stop(error(
+                ErrorCode::ConfigurationError,
+                format!(
+                    "Graph refused the call: the app needs the application permission {needed} with admin consent (and the tenant an Intune licence). Graph said: {}",
+                    error_summary(&reply.body)
+                ),
+            ))
+        }
+        429 => Attempt::Retry {
+            error: error(
+                ErrorCode::Throttled,
+                "Graph is throttling this app's requests (Intune allows 200 writes and 2,000 requests per 20 seconds per app); retry after the indicated time".to_string(),
+            ),
+            hint: reply.retry_after,
+        },
+        503 => Attempt::Retry {
+            error: error(
+                ErrorCode::GraphUnavailable,
+                format!("Graph is unavailable ({}); retry later", error_summary(&reply.body)),
+            ),
+            hint: reply.retry_after,
+        },
+        500 | 502 | 504 if kind == CallKind::Action => {
+            Attempt::OutcomeUnknown(format!("Graph answered {status}"))
+        }
+        500 | 502 | 504 => Attempt::Retry {
+            error: error(
+                ErrorCode::GraphUnavailable,
+                format!("Graph failed ({}); retry later", error_summary(&reply.body)),
+            ),
+            hint: reply.retry_after,
+        },
+        _ => Attempt::Done(reply),
+    }
+}
+
+fn out_of_time() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::GraphUnavailable,
+        "ran out of time before Graph could be called; retry later",
+    )
 }
 
 enum CallFailure {
@@ -460,32 +471,10 @@ fn unexpected(reply: &Reply, doing: &str) -> ServiceError {
         format!(
             "Graph refused {doing} (HTTP {}: {})",
             reply.status,
-            graph_error_summary(reply)
+            error_summary(&reply.body)
         ),
     )
     .with_graph_request_id(reply.request_id.clone())
-}
-
-fn graph_error_summary(reply: &Reply) -> String {
-    error_summary(&reply.body)
-}
-
-/// `code: message` from Graph's error body. Intune nests a JSON document in
-/// `message`; its inner `Message` is what a person wants to read. Public for
-/// the fuzz tests.
-pub fn error_summary(body: &[u8]) -> String {
-    let Ok(body) = serde_json::from_slice::<ErrorBody>(body) else {
-        return "no error details".to_string();
-    };
-    let mut message = body.error.message;
-    if let Ok(serde_json::Value::Object(inner)) =
-        serde_json::from_str::<serde_json::Value>(&message)
-        && let Some(serde_json::Value::String(m)) = inner.get("Message")
-    {
-        message = m.clone();
-    }
-    let message: String = message.chars().take(300).collect();
-    format!("{}: {}", body.error.code, message)
 }
 
 /// One page of a device list as `list_devices` reads it: the devices and
@@ -508,36 +497,54 @@ pub fn same_origin(link: &str, root: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn reply(status: u16, body: &str) -> Reply {
+    fn reply(status: u16, retry_after: Option<Duration>) -> Reply {
         Reply {
             status,
-            body: bytes::Bytes::from(body.to_string()),
             request_id: Some("rid".into()),
+            retry_after,
+            body: bytes::Bytes::from_static(
+                br#"{"error":{"code":"TooManyRequests","message":"Too many requests."}}"#,
+            ),
         }
     }
 
     #[test]
-    fn error_summary_unwraps_intune_nested_message() {
-        let r = reply(
-            400,
-            r#"{"error":{"code":"BadRequest","message":"{\"_version\": 3, \"Message\": \"An error has occurred - Operation ID: 1\", \"RetryAfter\": null}","innerError":{"request-id":"x"}}}"#,
-        );
-        assert_eq!(
-            graph_error_summary(&r),
-            "BadRequest: An error has occurred - Operation ID: 1"
-        );
-        let r = reply(
-            403,
-            r#"{"error":{"code":"Forbidden","message":"Application is not authorized"}}"#,
-        );
-        assert_eq!(
-            graph_error_summary(&r),
-            "Forbidden: Application is not authorized"
-        );
-        assert_eq!(
-            graph_error_summary(&reply(500, "<html>")),
-            "no error details"
-        );
+    fn replies_are_classified_for_the_retry_loop() {
+        let hint = Some(Duration::from_millis(2128));
+        for kind in [CallKind::Read, CallKind::Action] {
+            match classify(kind, reply(429, hint)) {
+                Attempt::Retry { error, hint: h } => {
+                    assert_eq!(error.code, ErrorCode::Throttled);
+                    assert_eq!(error.graph_request_id.as_deref(), Some("rid"));
+                    assert_eq!(h, hint);
+                }
+                other => panic!("429: {other:?}"),
+            }
+            assert!(matches!(
+                classify(kind, reply(503, None)),
+                Attempt::Retry { error, hint: None } if error.code == ErrorCode::GraphUnavailable
+            ));
+            assert!(matches!(
+                classify(kind, reply(403, None)),
+                Attempt::Stop(error) if error.code == ErrorCode::ConfigurationError
+                    && error.message.contains("TooManyRequests: Too many requests.")
+            ));
+            for done in [200, 204, 400, 404] {
+                assert!(
+                    matches!(classify(kind, reply(done, None)), Attempt::Done(r) if r.status == done)
+                );
+            }
+        }
+        for status in [500, 502, 504] {
+            assert!(matches!(
+                classify(CallKind::Read, reply(status, None)),
+                Attempt::Retry { .. }
+            ));
+            assert!(matches!(
+                classify(CallKind::Action, reply(status, None)),
+                Attempt::OutcomeUnknown(why) if why == format!("Graph answered {status}")
+            ));
+        }
     }
 
     #[test]

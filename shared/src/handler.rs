@@ -69,6 +69,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
         result: &result,
         passcode_returned,
         duration: started.elapsed(),
+        metrics_namespace: &app.graph.config().metrics_namespace,
     };
     audit::emit(&audit::record(&input));
     if let Err(e) = &result {

@@ -7,9 +7,12 @@
 //! | [`config`] | environment → [`config::Config`] (cloud hosts, secret id, flags) |
 //! | [`trigger`] | API Gateway v1/v2, EventBridge or direct event → request + caller |
 //! | [`request`] | request fields, identifier validation, OData escaping |
-//! | [`secrets`] | Graph app credentials from Secrets Manager, cached |
+//! | [`credentials`] | the secret's contents: client secret or certificate (thumbprint, key, expiry) |
+//! | [`secrets`] | Graph app credentials from Secrets Manager, cached; certificate expiry warning |
 //! | [`auth`] | Entra ID tokens (client secret or certificate assertion) |
-//! | [`graph`] | the Graph calls, retries, Graph errors |
+//! | [`retry`] | the one retry loop, its policy, the deadline, `Retry-After` |
+//! | [`http`] | capped bodies, transport errors, Graph's error format |
+//! | [`graph`] | the Graph calls and what their answers mean |
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
@@ -23,11 +26,13 @@ pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod credentials;
 pub mod device;
 pub mod eligibility;
 pub mod error;
 pub mod graph;
 pub mod handler;
+pub mod http;
 pub mod idempotency;
 pub mod logging;
 pub mod lookup;
@@ -84,6 +89,7 @@ fn build_app(action: Action, config: config::Config) -> Result<handler::App, Box
         aws::secrets_manager(&aws),
         config.secret_id.clone(),
         config.secret_ttl,
+        config.metrics_namespace.clone(),
     );
     let idempotency = config.idempotency_table.clone().map(|table| {
         idempotency::IdempotencyStore::new(

@@ -1,152 +1,28 @@
 //! The Graph app credentials, read from AWS Secrets Manager and cached.
 //!
-//! The secret is a JSON SecretString in one of two forms:
-//! `{"tenantId","clientId","clientSecret"}` or
-//! `{"tenantId","clientId","certificate":"<PEM>","privateKey":"<PEM PKCS#8>"}`.
+//! The secret is fetched on first use (not at init, so a cold start pays for
+//! it only when a request needs Graph), kept for `SECRET_CACHE_TTL_SECONDS`,
+//! and read again at once when Entra or Graph refuses the credentials, which
+//! is how a rotated secret is picked up. Only `GetSecretValue` is called, so
+//! the IAM policy needs nothing else. What the secret holds is parsed in
+//! `credentials`.
 //!
-//! It is fetched on first use (not at init, so a cold start pays for it only
-//! when a request needs Graph), kept for `SECRET_CACHE_TTL_SECONDS`, and read
-//! again at once when Entra or Graph refuses the credentials, which is how a
-//! rotated secret is picked up. Only `GetSecretValue` is called, so the IAM
-//! policy needs nothing else. Error messages name fields, never values.
+//! A certificate is checked on every use: an expired one is a
+//! `configurationError` that says so, without asking Entra. Each read of a
+//! certificate secret logs its days left as a CloudWatch metric
+//! (`CertificateDaysLeft`, Embedded Metric Format) and warns below
+//! [`EXPIRY_WARNING_DAYS`], so an alarm fires weeks before calls fail.
 
-use crate::auth::SigningKey;
+use crate::credentials::{GraphCredentials, parse_secret};
 use crate::error::{ErrorCode, ServiceError};
-use crate::sensitive::Sensitive;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-use base64::Engine;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-/// How the app proves who it is to Entra ID.
-pub enum Credential {
-    ClientSecret(Sensitive),
-    Certificate {
-        /// `x5t#S256` header: base64url SHA-256 of the certificate's DER.
-        thumbprint_sha256: String,
-        key: SigningKey,
-    },
-}
-
-pub struct GraphCredentials {
-    pub tenant_id: String,
-    pub client_id: String,
-    pub credential: Credential,
-    /// Increases with every fetch, so cached tokens from older credentials
-    /// are not reused.
-    pub generation: u64,
-}
-
-impl std::fmt::Debug for GraphCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.credential {
-            Credential::ClientSecret(_) => "clientSecret",
-            Credential::Certificate { .. } => "certificate",
-        };
-        f.debug_struct("GraphCredentials")
-            .field("tenant_id", &self.tenant_id)
-            .field("client_id", &self.client_id)
-            .field("credential", &kind)
-            .finish()
-    }
-}
-
-impl GraphCredentials {
-    pub fn kind(&self) -> &'static str {
-        match self.credential {
-            Credential::ClientSecret(_) => "clientSecret",
-            Credential::Certificate { .. } => "certificate",
-        }
-    }
-}
-
-/// Parses the SecretString. `secret_id` only appears in messages.
-pub fn parse_secret(
-    secret_id: &str,
-    text: &str,
-    generation: u64,
-) -> Result<GraphCredentials, ServiceError> {
-    let bad =
-        |what: String| ServiceError::config(format!("secret {secret_id:?} is malformed: {what}"));
-    // serde_json's messages can quote the input, so only its position is kept.
-    let json: Value = serde_json::from_str(text).map_err(|e| {
-        bad(format!(
-            "not valid JSON (line {}, column {}); expected {{\"tenantId\", \"clientId\", \"clientSecret\"}} or {{\"tenantId\", \"clientId\", \"certificate\", \"privateKey\"}}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(fields) = json else {
-        return Err(bad("the JSON is not an object".into()));
-    };
-    let field = |name: &str| -> Result<Option<&str>, ServiceError> {
-        match fields.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(bad(format!("\"{name}\" must be a string"))),
-        }
-    };
-    let tenant_id = field("tenantId")?.ok_or_else(|| bad("\"tenantId\" is missing".into()))?;
-    let client_id = field("clientId")?.ok_or_else(|| bad("\"clientId\" is missing".into()))?;
-    if tenant_id.eq_ignore_ascii_case("common") || tenant_id.eq_ignore_ascii_case("organizations") {
-        return Err(bad(
-            "\"tenantId\" must be the tenant's id or domain, not common/organizations".into(),
-        ));
-    }
-    if !tenant_id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    {
-        return Err(bad("\"tenantId\" must be a GUID or a domain name".into()));
-    }
-    let credential = match (
-        field("clientSecret")?,
-        field("certificate")?,
-        field("privateKey")?,
-    ) {
-        (Some(secret), None, None) => Credential::ClientSecret(Sensitive::new(secret)),
-        (None, Some(cert), Some(key)) => Credential::Certificate {
-            thumbprint_sha256: certificate_thumbprint(cert).map_err(bad)?,
-            key: SigningKey::from_pem(key).ok_or_else(|| {
-                bad("\"privateKey\" is not an RSA private key in PEM (PKCS#8 \"BEGIN PRIVATE KEY\" or PKCS#1, 2048 to 8192 bits)".into())
-            })?,
-        },
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err(bad(
-                "give either \"clientSecret\" or \"certificate\" + \"privateKey\", not both".into(),
-            ));
-        }
-        (None, Some(_), None) => return Err(bad("\"privateKey\" is missing".into())),
-        (None, None, Some(_)) => return Err(bad("\"certificate\" is missing".into())),
-        (None, None, None) => {
-            return Err(bad(
-                "no credential: add \"clientSecret\", or \"certificate\" and \"privateKey\"".into(),
-            ));
-        }
-    };
-    Ok(GraphCredentials {
-        tenant_id: tenant_id.to_string(),
-        client_id: client_id.to_string(),
-        credential,
-        generation,
-    })
-}
-
-/// Base64url SHA-256 of the first certificate in a PEM text.
-fn certificate_thumbprint(pem_text: &str) -> Result<String, String> {
-    let blocks =
-        pem::parse_many(pem_text).map_err(|_| "\"certificate\" is not PEM text".to_string())?;
-    let cert = blocks
-        .iter()
-        .find(|b| b.tag() == "CERTIFICATE")
-        .ok_or("\"certificate\" holds no \"BEGIN CERTIFICATE\" block")?;
-    let digest = Sha256::digest(cert.contents());
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
-}
+/// Below this many days left, each read of the certificate logs a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 struct Cached {
     credentials: Arc<GraphCredentials>,
@@ -160,6 +36,8 @@ pub struct SecretStore {
     ttl: Duration,
     cache: Mutex<Option<Cached>>,
     generation: std::sync::atomic::AtomicU64,
+    /// CloudWatch namespace of the `CertificateDaysLeft` metric.
+    metrics_namespace: String,
 }
 
 impl SecretStore {
@@ -167,6 +45,7 @@ impl SecretStore {
         client: aws_sdk_secretsmanager::Client,
         secret_id: String,
         ttl: Duration,
+        metrics_namespace: String,
     ) -> SecretStore {
         SecretStore {
             client,
@@ -174,17 +53,20 @@ impl SecretStore {
             ttl,
             cache: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
+            metrics_namespace,
         }
     }
 
     /// The cached credentials, or freshly read ones when the cache is empty,
-    /// older than the TTL, or `refresh` is set.
+    /// older than the TTL, or `refresh` is set. An expired certificate is an
+    /// error whether it is cached or fresh.
     pub async fn get(&self, refresh: bool) -> Result<Arc<GraphCredentials>, ServiceError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref()
             && !refresh
             && cached.fetched_at.elapsed() < self.ttl
         {
+            self.refuse_expired(&cached.credentials, OffsetDateTime::now_utc())?;
             return Ok(cached.credentials.clone());
         }
         let text = self.fetch().await?;
@@ -199,11 +81,50 @@ impl SecretStore {
             generation,
             "read Graph credentials from Secrets Manager"
         );
+        let now = OffsetDateTime::now_utc();
+        if let Some(not_after) = credentials.certificate_not_after() {
+            self.report_days_left(not_after, now);
+        }
+        self.refuse_expired(&credentials, now)?;
         *cache = Some(Cached {
             credentials: credentials.clone(),
             fetched_at: Instant::now(),
         });
         Ok(credentials)
+    }
+
+    /// `configurationError` once the certificate's `notAfter` has passed:
+    /// Entra would refuse every assertion signed for it.
+    fn refuse_expired(
+        &self,
+        credentials: &GraphCredentials,
+        now: OffsetDateTime,
+    ) -> Result<(), ServiceError> {
+        match credentials.certificate_not_after() {
+            Some(not_after) if not_after <= now => Err(ServiceError::config(format!(
+                "the certificate in secret {:?} expired on {}: create a new certificate, upload it to the app registration, and put it and its private key in the secret",
+                self.secret_id,
+                day(not_after)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The days-left metric line, and a warning when few are left.
+    fn report_days_left(&self, not_after: OffsetDateTime, now: OffsetDateTime) {
+        let days_left = (not_after - now).whole_days();
+        println!(
+            "{}",
+            days_left_metric(&self.metrics_namespace, days_left, now)
+        );
+        if (0..EXPIRY_WARNING_DAYS).contains(&days_left) {
+            tracing::warn!(
+                secret_id = %self.secret_id,
+                days_left,
+                not_after = %day(not_after),
+                "the Graph app certificate expires in {days_left} days: rotate it before then"
+            );
+        }
     }
 
     async fn fetch(&self) -> Result<String, ServiceError> {
@@ -229,11 +150,17 @@ impl SecretStore {
                     Some("InvalidRequestException") => ServiceError::config(format!(
                         "secret {id:?} can't be read now (it may be scheduled for deletion)"
                     )),
+                    Some(code @ ("InternalServiceError" | "ThrottlingException")) => {
+                        ServiceError::new(
+                            ErrorCode::SecretsUnavailable,
+                            format!("Secrets Manager failed to read secret {id:?} ({code}); retry later"),
+                        )
+                    }
                     Some(other) => ServiceError::config(format!(
                         "reading secret {id:?} failed: {other}"
                     )),
                     None => ServiceError::new(
-                        ErrorCode::GraphUnavailable,
+                        ErrorCode::SecretsUnavailable,
                         format!("Secrets Manager could not be reached to read secret {id:?}; retry later"),
                     ),
                 }
@@ -246,91 +173,58 @@ impl SecretStore {
     }
 }
 
+/// `2027-01-31`: the day, which is all a rotation plan needs.
+fn day(at: OffsetDateTime) -> String {
+    let date = at.date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// One CloudWatch Embedded Metric Format line with `CertificateDaysLeft`.
+/// No dimensions (`[[]]`): every function reports into one metric, so one
+/// alarm watches the certificate whichever function reads it.
+pub fn days_left_metric(namespace: &str, days_left: i64, now: OffsetDateTime) -> String {
+    let timestamp_ms = now.unix_timestamp_nanos() / 1_000_000;
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms as i64,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": "CertificateDaysLeft", "Unit": "None"}],
+            }],
+        },
+        "CertificateDaysLeft": days_left,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // A throwaway 2048-bit key and self-signed certificate made for these tests only.
-    const TEST_KEY: &str = include_str!("../testdata/test-key.pem");
-    const TEST_CERT: &str = include_str!("../testdata/test-cert.pem");
-
-    fn parse(text: &str) -> Result<GraphCredentials, ServiceError> {
-        parse_secret("graph/app", text, 1)
+    #[test]
+    fn the_metric_line_is_embedded_metric_format_without_dimensions() {
+        let now = OffsetDateTime::from_unix_timestamp(1_796_032_800).unwrap();
+        let line = days_left_metric("IntunePasscode", 12, now);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["Timestamp"], 1_796_032_800_000i64);
+        let directive = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "IntunePasscode");
+        assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(directive["Metrics"][0]["Name"], "CertificateDaysLeft");
+        assert_eq!(directive["Metrics"][0]["Unit"], "None");
+        assert_eq!(v["CertificateDaysLeft"], 12);
     }
 
     #[test]
-    fn client_secret_form() {
-        let c =
-            parse(r#"{"tenantId":"t-1","clientId":"c-1","clientSecret":"s3cr3t~value"}"#).unwrap();
-        assert_eq!(c.tenant_id, "t-1");
-        assert!(
-            matches!(&c.credential, Credential::ClientSecret(s) if s.expose() == "s3cr3t~value")
-        );
-        assert!(!format!("{c:?}").contains("s3cr3t"));
-    }
-
-    #[test]
-    fn certificate_form_has_sha256_thumbprint() {
-        let json = serde_json::json!({"tenantId":"contoso.onmicrosoft.com","clientId":"c","certificate":TEST_CERT,"privateKey":TEST_KEY});
-        let c = parse(&json.to_string()).unwrap();
-        let Credential::Certificate {
-            thumbprint_sha256, ..
-        } = &c.credential
-        else {
-            panic!()
-        };
-        assert_eq!(thumbprint_sha256.len(), 43, "base64url of 32 bytes");
-        assert!(!thumbprint_sha256.contains('=') && !thumbprint_sha256.contains('+'));
-    }
-
-    #[test]
-    fn malformed_secrets_name_the_problem_but_never_the_value() {
-        let cases = [
-            ("not json at all s3cr3t", "not valid JSON"),
-            (r#"["s3cr3t"]"#, "not an object"),
-            (
-                r#"{"clientId":"c","clientSecret":"s3cr3t"}"#,
-                "\"tenantId\" is missing",
-            ),
-            (
-                r#"{"tenantId":"t","clientSecret":"s3cr3t"}"#,
-                "\"clientId\" is missing",
-            ),
-            (r#"{"tenantId":"t","clientId":"c"}"#, "no credential"),
-            (
-                r#"{"tenantId":"t","clientId":"c","clientSecret":12345}"#,
-                "must be a string",
-            ),
-            (
-                r#"{"tenantId":"common","clientId":"c","clientSecret":"s3cr3t"}"#,
-                "not common",
-            ),
-            (
-                r#"{"tenantId":"t","clientId":"c","certificate":"s3cr3t"}"#,
-                "\"privateKey\" is missing",
-            ),
-            (
-                r#"{"tenantId":"t","clientId":"c","certificate":"s3cr3t","privateKey":"s3cr3t"}"#,
-                "BEGIN CERTIFICATE",
-            ),
-            (
-                r#"{"tenantId":"t","clientId":"c","clientSecret":"s3cr3t","certificate":"x"}"#,
-                "not both",
-            ),
-        ];
-        for (text, expected) in cases {
-            let err = parse(text).unwrap_err();
-            assert_eq!(err.code, ErrorCode::ConfigurationError, "{text}");
-            assert!(err.message.contains(expected), "{text}: {}", err.message);
-            assert!(!err.message.contains("s3cr3t"), "{text}: {}", err.message);
-            assert!(!err.message.contains("12345"), "{}", err.message);
-        }
-        let json = serde_json::json!({"tenantId":"t","clientId":"c","certificate":TEST_CERT,"privateKey":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"});
-        let err = parse(&json.to_string()).unwrap_err();
-        assert!(
-            err.message.contains("not an RSA private key"),
-            "{}",
-            err.message
-        );
+    fn days_are_written_as_dates() {
+        let at = OffsetDateTime::from_unix_timestamp(1_796_032_800).unwrap();
+        assert_eq!(day(at), "2026-11-30");
     }
 }

@@ -15,7 +15,8 @@ use passcode_core::Action;
 use passcode_core::auth::{MAX_TOKEN_LIFETIME, parse_token_response, token_error_message};
 use passcode_core::device::ManagedDevice;
 use passcode_core::eligibility;
-use passcode_core::graph::{error_summary, parse_page, same_origin};
+use passcode_core::graph::{parse_page, same_origin};
+use passcode_core::http::error_summary;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -13,7 +13,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use passcode_core::auth::client_assertion;
 use passcode_core::error::ErrorCode;
-use passcode_core::secrets::{Credential, parse_secret};
+use passcode_core::credentials::{Credential, parse_secret};
 use serde_json::{Map, Value, json};
 
 const SECRET_ID: &str = "fuzz/graph-app";
@@ -36,6 +36,7 @@ const MESSAGES: &[&str] = &[
     "\"tenantId\" must be a GUID or a domain name",
     "\"certificate\" is not PEM text",
     "\"certificate\" holds no \"BEGIN CERTIFICATE\" block",
+    "\"certificate\" is not an X.509 certificate (its validity could not be read)",
     "give either \"clientSecret\" or \"certificate\" + \"privateKey\", not both",
     "\"privateKey\" is missing",
     "\"certificate\" is missing",
@@ -197,6 +198,7 @@ fn check(text: &str) {
                 Credential::Certificate {
                     thumbprint_sha256,
                     key,
+                    ..
                 } => {
                     assert_eq!(thumbprint_sha256.len(), 43);
                     // Debug shows the ids, which may hold anything.

@@ -9,6 +9,8 @@
 //! same way); a request it spares goes on to the next rule.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 /// Which of the two simulated services a request was addressed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +71,35 @@ pub enum DropPoint {
     AfterCommit,
 }
 
+/// A `Retry-After` in one of the other forms servers send: Graph's
+/// throttling page shows fractional seconds (`2.128`), and RFC 9110 allows
+/// an HTTP-date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum RetryAfterHeader {
+    /// Sent as given, e.g. `"2.128"` or a fixed date.
+    Text(String),
+    /// An IMF-fixdate (`Mon, 30 Nov 2026 10:00:05 GMT`) this many seconds
+    /// after the answer is sent.
+    DateIn(u64),
+}
+
+impl RetryAfterHeader {
+    /// The header's value at `now`.
+    pub fn value(&self, now: OffsetDateTime) -> String {
+        match self {
+            RetryAfterHeader::Text(text) => text.clone(),
+            RetryAfterHeader::DateIn(seconds) => {
+                let at = now + time::Duration::seconds(i64::try_from(*seconds).unwrap_or(i64::MAX));
+                let fmt = format_description!(
+                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+                );
+                at.format(&fmt).unwrap_or_default()
+            }
+        }
+    }
+}
+
 /// What happens to a matching request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -76,6 +107,7 @@ pub enum Fault {
     /// Answer with this status and the service's usual error body.
     /// `retryAfter` (seconds) adds a `Retry-After` header; without it there is
     /// none, as some Intune endpoints answer 429 without one.
+    /// `retryAfterHeader` sends one in another form instead.
     Status {
         /// HTTP status, e.g. 429, 500, 503, 504.
         status: u16,
@@ -86,6 +118,13 @@ pub enum Fault {
             skip_serializing_if = "Option::is_none"
         )]
         retry_after: Option<u64>,
+        /// A fractional or HTTP-date `Retry-After` (wins over `retryAfter`).
+        #[serde(
+            rename = "retryAfterHeader",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        retry_after_header: Option<RetryAfterHeader>,
     },
     /// Close the connection without any response bytes.
     Drop {
@@ -101,6 +140,21 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The `Retry-After` value a status fault sends at `now`, if any.
+    pub fn retry_after_value(&self, now: OffsetDateTime) -> Option<String> {
+        match self {
+            Fault::Status {
+                retry_after_header: Some(header),
+                ..
+            } => Some(header.value(now)),
+            Fault::Status {
+                retry_after: Some(secs),
+                ..
+            } => Some(secs.to_string()),
+            _ => None,
+        }
+    }
+
     /// Short label stored in the request log's `fault` field.
     pub fn label(&self) -> String {
         match self {
@@ -157,6 +211,7 @@ impl FaultRule {
         FaultRule::new(Fault::Status {
             status,
             retry_after: None,
+            retry_after_header: None,
         })
     }
 
@@ -165,6 +220,25 @@ impl FaultRule {
         FaultRule::new(Fault::Status {
             status,
             retry_after: Some(seconds),
+            retry_after_header: None,
+        })
+    }
+
+    /// Status fault with `Retry-After: <text>` verbatim (e.g. `2.128`).
+    pub fn status_retry_after_text(status: u16, text: &str) -> FaultRule {
+        FaultRule::new(Fault::Status {
+            status,
+            retry_after: None,
+            retry_after_header: Some(RetryAfterHeader::Text(text.to_string())),
+        })
+    }
+
+    /// Status fault with an HTTP-date `Retry-After` `seconds` after the answer.
+    pub fn status_retry_after_date_in(status: u16, seconds: u64) -> FaultRule {
+        FaultRule::new(Fault::Status {
+            status,
+            retry_after: None,
+            retry_after_header: Some(RetryAfterHeader::DateIn(seconds)),
         })
     }
 
@@ -317,7 +391,8 @@ mod tests {
             parsed[0].fault,
             Fault::Status {
                 status: 429,
-                retry_after: Some(2)
+                retry_after: Some(2),
+                retry_after_header: None,
             }
         );
         assert_eq!(parsed[1].times, 1);
@@ -335,6 +410,45 @@ mod tests {
             .path_contains("resetPasscode")
             .times(2);
         assert_eq!(built, parsed[0]);
+    }
+
+    #[test]
+    fn retry_after_in_every_form() {
+        let now = time::macros::datetime!(2026-11-30 10:00:00 UTC);
+        let rules = [
+            (json!({"fault":{"status":429,"retryAfter":2}}), Some("2")),
+            (
+                json!({"fault":{"status":429,"retryAfterHeader":{"text":"2.128"}}}),
+                Some("2.128"),
+            ),
+            (
+                json!({"fault":{"status":503,"retryAfterHeader":{"dateIn":5}}}),
+                Some("Mon, 30 Nov 2026 10:00:05 GMT"),
+            ),
+            (json!({"fault":{"status":503}}), None),
+        ];
+        for (rule, expected) in rules {
+            let parsed: FaultRule = serde_json::from_value(rule.clone()).unwrap();
+            assert_eq!(
+                parsed.fault.retry_after_value(now).as_deref(),
+                expected,
+                "{rule}"
+            );
+        }
+        assert_eq!(
+            FaultRule::status_retry_after_text(429, "2.128"),
+            serde_json::from_value(
+                json!({"fault":{"status":429,"retryAfterHeader":{"text":"2.128"}}})
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            FaultRule::status_retry_after_date_in(503, 5)
+                .fault
+                .retry_after_value(now)
+                .as_deref(),
+            Some("Mon, 30 Nov 2026 10:00:05 GMT")
+        );
     }
 
     #[test]

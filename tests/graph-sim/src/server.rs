@@ -150,10 +150,8 @@ async fn handle(
 
     let mut drop_after = false;
     match fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-        }) => {
+        Some(ref fault @ Fault::Status { status, .. }) => {
+            let retry_after = fault.retry_after_value(time::OffsetDateTime::now_utc());
             let resp = fault_response(&sim, &req, endpoint, status, retry_after);
             entry.status = Some(resp.status().as_u16());
             sim.lock().log.push(entry);
@@ -197,7 +195,7 @@ fn fault_response(
     req: &SimRequest,
     endpoint: Endpoint,
     status: u16,
-    retry_after: Option<u64>,
+    retry_after: Option<String>,
 ) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let mut resp = match endpoint {
@@ -215,9 +213,8 @@ fn fault_response(
         )
         .into_response(&sim.base_url, req),
     };
-    if let Some(secs) = retry_after {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        resp.headers_mut().insert(RETRY_AFTER, value);
     }
     resp
 }

@@ -45,6 +45,7 @@ pub fn check_incoming(action: Action, inc: &Incoming) {
         result: &result,
         passcode_returned: false,
         duration: std::time::Duration::from_millis(3),
+        metrics_namespace: "IntunePasscode",
     };
     let line = serde_json::to_vec(&audit::record(&input)).expect("audit record serialises");
     assert!(!line.contains(&b'\n'), "audit record is one line");

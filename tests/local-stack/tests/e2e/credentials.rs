@@ -359,3 +359,218 @@ async fn bad_configuration_stops_the_function_at_init_with_one_line() {
         assert!(config_lines[0].contains(expected), "{}", config_lines[0]);
     }
 }
+
+/// How long a test certificate is valid.
+enum Validity {
+    /// From now for this many days.
+    Days(u32),
+    /// January 2025 only: long expired.
+    Expired,
+}
+
+/// An RSA key (PKCS#8 PEM) and a self-signed certificate made with openssl
+/// for this test, the way the local stack makes its own.
+fn certificate(validity: Validity) -> (String, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (key, cert) = (path("key.pem"), path("cert.pem"));
+    match validity {
+        Validity::Days(days) => openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            &days.to_string(),
+            "-subj",
+            "/CN=expiring",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+        ]),
+        Validity::Expired => {
+            // `openssl req -x509` only dates from now; `openssl ca` takes
+            // any start and end date.
+            std::fs::create_dir(dir.path().join("db")).unwrap();
+            std::fs::write(dir.path().join("db/index.txt"), "").unwrap();
+            std::fs::write(
+                dir.path().join("ca.cnf"),
+                "[ca]\ndefault_ca = local\n[local]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n",
+            )
+            .unwrap();
+            let csr = path("req.csr");
+            openssl(&[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=expired",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ]);
+            openssl(&[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-selfsign",
+                "-keyfile",
+                &key,
+                "-in",
+                &csr,
+                "-out",
+                &cert,
+                "-startdate",
+                "20250101000000Z",
+                "-enddate",
+                "20250201000000Z",
+                "-create_serial",
+                "-notext",
+            ]);
+        }
+    }
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    assert!(key_pem.contains("BEGIN PRIVATE KEY"), "PKCS#8 key");
+    (std::fs::read_to_string(&cert).unwrap(), key_pem)
+}
+
+/// Registers the certificate with the simulated app and stores it with its
+/// key as the function's secret (read on the next invocation).
+async fn use_certificate(world: &World, (cert, key): &(String, String)) {
+    world.sim().set_certificate(Some(cert)).await.unwrap();
+    let secret = json!({
+        "tenantId": graph_sim::seed::TENANT_ID,
+        "clientId": graph_sim::seed::CLIENT_ID,
+        "certificate": cert,
+        "privateKey": key,
+    });
+    world
+        .stack
+        .moto
+        .put_secret(&world.stack.secret_name, &secret.to_string())
+        .await
+        .unwrap();
+}
+
+fn token_requests(requests: &[graph_sim::LoggedRequest]) -> usize {
+    requests.iter().filter(|r| r.endpoint == "token").count()
+}
+
+#[tokio::test]
+async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
+    let world = World::start_with(
+        SecretForm::ClientSecret,
+        &[("METRICS_NAMESPACE", "PasscodeE2E")],
+    )
+    .await;
+    use_certificate(&world, &certificate(Validity::Days(10))).await;
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "still works: {:?}", reply.body);
+    let lines: Vec<serde_json::Value> = world
+        .function(Action::ResetPasscode)
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // Ten days from a moment ago: nine whole days left.
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|v| v["level"] == "WARN" && v["days_left"] == 9)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:?}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("certificate expires in 9 days"),
+        "{}",
+        warnings[0]
+    );
+    let metrics: Vec<_> = lines.iter().filter(|v| v.get("_aws").is_some()).collect();
+    assert_eq!(metrics.len(), 1, "one line per secret read: {metrics:?}");
+    let emf = metrics[0];
+    assert!(emf["_aws"]["Timestamp"].as_u64().is_some());
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "PasscodeE2E");
+    assert_eq!(directive["Dimensions"], json!([[]]));
+    assert_eq!(
+        directive["Metrics"],
+        json!([{"Name": "CertificateDaysLeft", "Unit": "None"}])
+    );
+    assert_eq!(emf["CertificateDaysLeft"], 9);
+    // The token came from the certificate.
+    let requests = world.sim().requests().await;
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.endpoint == "token" && r.credential.as_deref() == Some("assertion"))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() {
+    let world = World::start().await;
+    use_certificate(&world, &certificate(Validity::Expired)).await;
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (500, "configurationError"),
+        "{:?}",
+        reply.body
+    );
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("certificate") && message.contains("expired on 2025-02-01"),
+        "{message}"
+    );
+    let failed = world
+        .event(
+            Action::ResetPasscode,
+            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
+        )
+        .await;
+    assert_failed_with(&failed, "ConfigurationError");
+    let requests = world.sim().requests().await;
+    assert_eq!(token_requests(&requests), 0, "Entra was not asked");
+    assert_eq!(world.graph_calls().await, 0);
+    // Even an expired certificate reports its (negative) days left.
+    let days: Vec<i64> = world
+        .function(Action::ResetPasscode)
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["CertificateDaysLeft"].as_i64())
+        .collect();
+    assert!(!days.is_empty() && days.iter().all(|d| *d < 0), "{days:?}");
+}

@@ -299,3 +299,244 @@ async fn intune_write_limit_is_respected() {
         .count();
     assert_eq!(throttled, 1, "the third POST waited out the window once");
 }
+
+/// `wait_ms` of each "… will be retried" line the functions logged for
+/// `call` ("Graph call" or "token request"): the wait the retry loop chose.
+fn retry_waits(world: &World, call: &str) -> Vec<u64> {
+    world
+        .all_logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["call"] == call
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("will be retried"))
+        })
+        .filter_map(|v| v["wait_ms"].as_u64())
+        .collect()
+}
+
+fn token_requests(requests: &[graph_sim::LoggedRequest]) -> Vec<Option<u16>> {
+    requests
+        .iter()
+        .filter(|r| r.endpoint == "token")
+        .map(|r| r.status)
+        .collect()
+}
+
+/// Graph's throttling page shows `Retry-After: 2.128`. Read as whole
+/// seconds only, it fell back to a 200–400 ms backoff.
+#[tokio::test]
+async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
+    let world = World::start().await;
+    world
+        .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(1))
+        .await;
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(retry_waits(&world, "Graph call"), [2128]);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+}
+
+/// RFC 9110's other form: an HTTP-date, here three seconds ahead when sent.
+/// The wait counts from when the function reads it, so it is a little
+/// shorter than three seconds, and far longer than a backoff would be.
+#[tokio::test]
+async fn http_date_retry_after_from_graph_is_waited_until() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(
+            &FaultRule::status_retry_after_date_in(503, 3)
+                .method("GET")
+                .endpoint(Endpoint::Graph),
+        )
+        .await
+        .unwrap();
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let waits = retry_waits(&world, "Graph call");
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(
+        (1500..=3000).contains(&waits[0]),
+        "waited until the date, not a backoff: {waits:?}"
+    );
+}
+
+/// Throttling to the end with a fractional hint: the caller is told the
+/// hint rounded up to whole seconds.
+#[tokio::test]
+async fn a_fractional_hint_reaches_the_caller_rounded_up() {
+    let world = World::start().await;
+    world
+        .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(100))
+        .await;
+    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
+    let event = local_stack::events::api_v2(
+        "POST",
+        &path,
+        Some(("deviceId", dev::AE_DEDICATED)),
+        Some(&json!({"reason": "r"})),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let reply = Reply::from(
+        world
+            .invoke_within(Action::ResetPasscode, event, Duration::from_secs(8))
+            .await,
+    );
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (429, "throttled"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.headers["retry-after"], "3");
+    assert_eq!(reply.body["error"]["retryAfterSeconds"], 3);
+    assert!(retry_waits(&world, "Graph call").iter().all(|w| *w == 2128));
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+}
+
+#[tokio::test]
+async fn token_endpoint_retry_after_in_every_form_is_honoured() {
+    let world = World::start().await;
+    for rule in [
+        FaultRule::status_retry_after_text(503, "1.5"),
+        FaultRule::status_retry_after_date_in(429, 2),
+    ] {
+        world
+            .sim()
+            .add_fault(&rule.endpoint(Endpoint::Token))
+            .await
+            .unwrap();
+    }
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(
+        token_requests(&world.sim().requests().await),
+        [Some(503), Some(429), Some(200)]
+    );
+    let waits = retry_waits(&world, "token request");
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert_eq!(waits[0], 1500);
+    assert!((500..=2000).contains(&waits[1]), "{waits:?}");
+}
+
+/// Entra answering 5xx without `Retry-After`: backed off in seconds (as
+/// Microsoft's guidance asks), never hammered, then `graphUnavailable` with
+/// a hint, within the deadline.
+#[tokio::test]
+async fn token_endpoint_down_is_backed_off_in_seconds_then_reported_with_a_hint() {
+    let world = World::start().await;
+    world
+        .sim()
+        .add_fault(&FaultRule::status(500).endpoint(Endpoint::Token).times(1000))
+        .await
+        .unwrap();
+    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
+    let event = local_stack::events::api_v2(
+        "POST",
+        &path,
+        Some(("deviceId", dev::AE_DEDICATED)),
+        Some(&json!({"reason": "r"})),
+        &local_stack::events::Caller::iam(HELPDESK),
+    );
+    let inv = world
+        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(8))
+        .await;
+    assert!(
+        inv.duration < Duration::from_secs(8),
+        "answered in time: {:?}",
+        inv.duration
+    );
+    let reply = Reply::from(inv);
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "graphUnavailable"),
+        "{:?}",
+        reply.body
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("token endpoint"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.headers["retry-after"], "30");
+    assert_eq!(reply.body["error"]["retryAfterSeconds"], 30);
+    let tokens = token_requests(&world.sim().requests().await);
+    assert!(
+        (2..=4).contains(&tokens.len()),
+        "retried, but not hammered: {tokens:?}"
+    );
+    let waits = retry_waits(&world, "token request");
+    assert_eq!(waits.len(), tokens.len() - 1);
+    assert!(waits.iter().all(|w| *w >= 1000), "seconds apart: {waits:?}");
+    assert_eq!(world.graph_calls().await, 0);
+}
+
+/// Secrets Manager unreachable: its own code, retryable, not a Graph error.
+#[tokio::test]
+async fn secrets_manager_outage_is_reported_as_such() {
+    let mut world = World::start().await;
+    // A port nothing listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    world
+        .respawn(
+            Action::ResetPasscode,
+            &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", unreachable.as_str())],
+        )
+        .await;
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "secretsUnavailable"),
+        "{:?}",
+        reply.body
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secrets Manager could not be reached"),
+        "{:?}",
+        reply.body
+    );
+    let failed = world
+        .event(
+            Action::ResetPasscode,
+            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
+        )
+        .await;
+    assert_failed_with(&failed, "SecretsUnavailable");
+    assert_eq!(world.graph_calls().await, 0);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+}

@@ -1,11 +1,20 @@
-//! When to retry a Graph or token call, and how long to wait. Pure: the
-//! caller passes in the time left and the jitter, so every decision is
-//! unit-tested without sleeping.
+//! When to retry a Graph or token call, and how long to wait.
+//!
+//! [`RetryPolicy::decide`] is pure: the caller passes in the time left and
+//! the jitter, so every decision is unit-tested without sleeping. [`run`]
+//! (in `run.rs`) is the one loop around it; [`parse_retry_after`] (in
+//! `after.rs`) reads the server's hint.
 //!
 //! Graph asks clients to wait for `Retry-After` on 429/503 and to back off
 //! exponentially when the header is absent. Lambda adds a hard deadline: a
 //! wait that would not leave time to make the call and still answer is not
 //! taken; the error goes back to the caller (with `Retry-After`) instead.
+
+mod after;
+mod run;
+
+pub use after::parse_retry_after;
+pub use run::{Attempt, Failed, run};
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +38,19 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(8),
             answer_margin: Duration::from_millis(1000),
             min_call_time: Duration::from_millis(250),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// For Entra ID's token endpoint. Its 5xx answers rarely carry
+    /// `Retry-After`, and Microsoft's guidance (MSAL retries a 5xx after a
+    /// second; its sample policy waits 0, 3 and 5 s) is to back off in
+    /// seconds rather than hammer it: waits of 1–2 s, 2–4 s, 4–8 s.
+    pub fn token_endpoint() -> RetryPolicy {
+        RetryPolicy {
+            base_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
         }
     }
 }
@@ -112,12 +134,6 @@ impl Deadline {
     }
 }
 
-/// Parses `Retry-After` as delta-seconds, the form Graph sends. An HTTP date
-/// or garbage falls back to backoff.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +210,21 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_parsing() {
-        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+    fn the_token_endpoint_is_given_seconds_between_attempts() {
+        let p = RetryPolicy::token_endpoint();
+        for (attempt, low, high) in [(1, 1000, 2000), (2, 2000, 4000), (3, 4000, 8000)] {
+            for jitter in [0.0, 0.5, 0.999] {
+                let Decision::RetryAfter(wait) =
+                    p.decide(attempt, None, Duration::from_secs(600), jitter)
+                else {
+                    panic!("gave up at attempt {attempt}");
+                };
+                assert!(
+                    wait >= Duration::from_millis(low) && wait <= Duration::from_millis(high),
+                    "attempt {attempt}: {wait:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -225,9 +252,11 @@ mod tests {
     #[test]
     fn absurd_retry_after_gives_up_without_overflow() {
         let p = RetryPolicy::default();
-        let huge = parse_retry_after("18446744073709551615");
+        let now = std::time::SystemTime::now();
+        let huge = parse_retry_after("18446744073709551615", now);
         assert_eq!(huge, Some(Duration::from_secs(u64::MAX)));
         assert_eq!(p.decide(1, huge, LOTS, 0.5), Decision::GiveUp);
-        assert_eq!(parse_retry_after("18446744073709551616"), None);
+        let huge = parse_retry_after("18446744073709551615.5", now);
+        assert_eq!(p.decide(1, huge, LOTS, 0.5), Decision::GiveUp);
     }
 }
