@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -206,7 +205,7 @@ fn fault_response(
             faults::graph_code(status.as_u16()),
             faults::graph_message(status.as_u16()),
         )
-        .into_response(req),
+        .into_response(req, sim.profile),
         Endpoint::Token => EntraError::new(
             status,
             "temporarily_unavailable",
@@ -216,8 +215,7 @@ fn fault_response(
         .into_response(&sim.base_url, req),
     };
     if let Some(secs) = retry_after {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        http::set_retry_after(&mut resp, sim.profile, secs, req.received);
     }
     resp
 }
