@@ -207,9 +207,11 @@ impl Control {
     /// `deviceActionResults` of a device.
     pub async fn action_results(&self, id: &str) -> Result<Vec<Value>, ControlError> {
         let device = self.device(id).await?;
+        // Absent and null (the variants profile) both mean "no results yet".
         Ok(serde_json::from_value(
             device
                 .get("deviceActionResults")
+                .filter(|v| !v.is_null())
                 .cloned()
                 .unwrap_or_else(|| json!([])),
         )?)
@@ -235,6 +237,12 @@ impl Control {
             Some(&body),
         )
         .await
+    }
+
+    /// `GET /_sim/violations`: requests that broke Graph's published schema.
+    pub async fn violations(&self) -> Result<Vec<crate::Violation>, ControlError> {
+        let value = self.call(Method::GET, "violations", None).await?;
+        Ok(serde_json::from_value(value)?)
     }
 
     /// `POST /_sim/faults`.

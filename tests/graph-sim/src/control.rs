@@ -46,9 +46,15 @@ pub(crate) fn handle(sim: &Sim, method: &Method, path: &str, body: &[u8]) -> Res
 fn route(sim: &Sim, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
     let m = method.as_str();
     match (m, segments) {
-        ("GET", ["health"]) => Ok(json!({ "status": "ok" })),
+        ("GET", ["health"]) => Ok(json!({ "status": "ok", "profile": sim.profile.as_str() })),
+        ("GET", ["violations"]) => serde_json::to_value(sim.violations())
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        ("DELETE", ["violations"]) => {
+            sim.clear_violations();
+            Ok(json!({ "cleared": true }))
+        }
         ("POST", ["reset"]) => {
-            *sim.lock() = State::seeded();
+            *sim.lock() = State::seeded(sim.profile);
             Ok(json!({ "status": "reset" }))
         }
         ("GET", ["app"]) => Ok(app_summary(sim)),
@@ -256,7 +262,8 @@ fn put_device(sim: &Sim, body: &Value) -> Reply {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("device needs a string id"))?
         .to_string();
-    let device = device::from_patch(obj);
+    let mut device = device::from_patch(obj);
+    sim.profile.respell_device(&mut device);
     sim.lock()
         .devices
         .insert(id.to_ascii_lowercase(), device.clone());
@@ -292,7 +299,10 @@ fn advance_action(sim: &Sim, id: &str, action: &str, body: &Value) -> Reply {
         .devices
         .get_mut(&id.to_ascii_lowercase())
         .ok_or_else(|| missing(format!("no device with id {id}")))?;
-    let is_android = device::str_prop(device, "operatingSystem").eq_ignore_ascii_case("android");
+    // `Android`, `AndroidEnterprise`, `AndroidForWork`, `android`, ...
+    let is_android = device::str_prop(device, "operatingSystem")
+        .to_ascii_lowercase()
+        .starts_with("android");
     let entry = device
         .get_mut("deviceActionResults")
         .and_then(Value::as_array_mut)

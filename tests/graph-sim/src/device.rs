@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::profile::Profile;
+
 /// Graph API version in the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ApiVersion {
@@ -247,15 +249,19 @@ pub(crate) enum Shape<'a> {
     Selected(&'a [&'static str]),
 }
 
-/// Render a stored (beta-shaped) device for `version`.
+/// Render a stored (beta-shaped) device for `version`, spelled as
+/// `profile` spells answers.
 ///
 /// `in_list` empties `deviceActionResults`: the list endpoint is not
 /// documented to populate it, so clients must read it from GET-by-id.
+/// A property the stored device lacks is `null`, or left out when the
+/// profile omits missing properties.
 pub(crate) fn view(
     device: &Map<String, Value>,
     version: ApiVersion,
     shape: Shape<'_>,
     in_list: bool,
+    profile: Profile,
 ) -> Value {
     let wanted: Vec<&str> = match shape {
         Shape::Full => PROPERTIES.to_vec(),
@@ -272,15 +278,20 @@ pub(crate) fn view(
         if version == ApiVersion::V1 && BETA_ONLY.contains(&name) {
             continue;
         }
-        let mut value = device.get(name).cloned().unwrap_or(Value::Null);
+        let mut value = match device.get(name) {
+            Some(v) => v.clone(),
+            None if profile.omits_missing() => continue,
+            None => Value::Null,
+        };
         if version == ApiVersion::V1 {
             value = v1_value(name, value);
         }
-        if name == "deviceActionResults" && in_list {
+        if name == "deviceActionResults" && in_list && !value.is_null() {
             value = json!([]);
         }
         out.insert(name.to_string(), value);
     }
+    profile.decorate_device(&mut out, version == ApiVersion::Beta);
     Value::Object(out)
 }
 
@@ -435,12 +446,12 @@ mod tests {
             json!("androidEnterpriseDedicatedDevice"),
         );
         d.insert("managementAgent".into(), json!("intuneAosp"));
-        let v1 = view(&d, ApiVersion::V1, Shape::Full, false);
+        let v1 = view(&d, ApiVersion::V1, Shape::Full, false, Profile::Standard);
         assert_eq!(v1["deviceEnrollmentType"], "unknown");
         assert_eq!(v1["managementAgent"], "unknown");
         assert!(v1.get("deviceType").is_none());
         assert!(v1.get("ownerType").is_none());
-        let beta = view(&d, ApiVersion::Beta, Shape::Full, false);
+        let beta = view(&d, ApiVersion::Beta, Shape::Full, false, Profile::Standard);
         assert_eq!(
             beta["deviceEnrollmentType"],
             "androidEnterpriseDedicatedDevice"

@@ -9,6 +9,7 @@ use crate::device::{self, ApiVersion, DeviceAction, Shape};
 use crate::filter::{self, Filter};
 use crate::http::{self, Body, GraphError, SimRequest};
 use crate::query;
+use crate::schema::{self, Violation};
 use crate::seed;
 use crate::state::{AuthResult, Sim};
 use crate::timefmt;
@@ -124,15 +125,46 @@ pub(crate) fn path_facts(path: &str) -> (Option<String>, Option<String>) {
 
 pub(crate) fn handle(sim: &Sim, req: &SimRequest) -> Outcome {
     let route = route(&req.path);
+    check_schema(sim, req, &route);
     let mut out = Outcome::new(http::empty(StatusCode::OK));
     let result = serve(sim, req, route, &mut out);
     let mut response = match result {
         Ok(resp) => resp,
-        Err(err) => err.into_response(req),
+        Err(err) => err.into_response(req, sim.profile),
     };
     http::add_graph_headers(&mut response, req);
     out.response = response;
     out
+}
+
+/// Record every way the request breaks Graph's published schema. Graph
+/// answers most of them anyway (it ignores unsupported filters), so this is
+/// remembered rather than answered; `$select` names Graph does not know are
+/// also refused by [`list`] / [`get`], as Graph refuses them.
+fn check_schema(sim: &Sim, req: &SimRequest, route: &Route) {
+    let Ok(opts) = query::parse_options(req.raw_query.as_deref()) else {
+        return;
+    };
+    let (version, target) = match route {
+        Route::List(v) => (*v, schema::Target::List),
+        Route::Get(v, _) => (*v, schema::Target::GetOne),
+        Route::Action(v, _, Ok(a)) => (*v, schema::Target::Action(a.name())),
+        Route::Action(v, _, Err(raw)) => (*v, schema::Target::Action(raw.as_str())),
+        Route::Unknown(_) => return,
+    };
+    for rule in schema::check(
+        version,
+        target,
+        opts.select.as_deref(),
+        opts.filter.as_deref(),
+    ) {
+        sim.record_violation(Violation {
+            method: req.method.to_string(),
+            path: req.path.clone(),
+            query: req.logged_query(),
+            rule,
+        });
+    }
 }
 
 fn serve(
@@ -315,7 +347,7 @@ fn list(sim: &Sim, req: &SimRequest, version: ApiVersion) -> Result<Response<Bod
     };
     let value: Vec<Value> = page
         .into_iter()
-        .map(|d| device::view(d, version, shape(), true))
+        .map(|d| device::view(d, version, shape(), true, sim.profile))
         .collect();
     let mut body = json!({
         "@odata.context": context_url(sim, version, select.as_deref(), false),
@@ -367,7 +399,7 @@ fn get(
         Some(names) => Shape::Selected(names),
         None => Shape::Full,
     };
-    let mut body = device::view(device, version, shape, false);
+    let mut body = device::view(device, version, shape, false, sim.profile);
     if let Value::Object(map) = &mut body {
         map.insert(
             "@odata.context".to_string(),
@@ -423,7 +455,10 @@ fn run_action(
     }
     let now = timefmt::graph_timestamp(timefmt::now());
     device::record_action(device, action.pending_entry(&now));
-    Ok(http::empty(StatusCode::NO_CONTENT))
+    Ok(match sim.profile.action_accepted() {
+        (status, None) => http::empty(status),
+        (status, Some(body)) => http::graph_json(status, &body),
+    })
 }
 
 #[cfg(test)]

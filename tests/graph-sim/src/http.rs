@@ -8,6 +8,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::profile::Profile;
 use crate::timefmt;
 
 pub(crate) type Body = Full<Bytes>;
@@ -142,23 +143,28 @@ impl GraphError {
         GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
-    pub(crate) fn into_response(self, req: &SimRequest) -> Response<Body> {
-        let body = json!({
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "innerError": {
-                    "date": timefmt::inner_error_date(req.received),
-                    "request-id": req.request_id,
-                    "client-request-id": req.client_request_id,
-                }
-            }
-        });
+    /// The error as `profile` spells it: with or without `innerError`, an
+    /// Intune JSON-in-a-string `message` on server errors, and the
+    /// `Retry-After` spelling (see [`Profile`]).
+    pub(crate) fn into_response(self, req: &SimRequest, profile: Profile) -> Response<Body> {
+        let message = if self.status.is_server_error() && profile.intune_server_errors() {
+            intune_message(&req.request_id, req.path.trim_start_matches('/'))
+        } else {
+            self.message
+        };
+        let mut error = json!({ "code": self.code, "message": message });
+        if profile.graph_inner_error(self.status) {
+            error["innerError"] = json!({
+                "date": timefmt::inner_error_date(req.received),
+                "request-id": req.request_id,
+                "client-request-id": req.client_request_id,
+            });
+        }
+        let body = json!({ "error": error });
         let mut resp = json_with(self.status, &body, "application/json");
         add_graph_headers(&mut resp, req);
         if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(secs));
+            set_retry_after(&mut resp, profile, secs, req.received);
         }
         if self.challenge {
             set_header(
@@ -168,6 +174,19 @@ impl GraphError {
             );
         }
         resp
+    }
+}
+
+/// `Retry-After: secs`, spelled as `profile` spells it.
+pub(crate) fn set_retry_after(
+    resp: &mut Response<Body>,
+    profile: Profile,
+    secs: u64,
+    now: OffsetDateTime,
+) {
+    let value = profile.retry_after(secs, resp.status(), now);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(RETRY_AFTER, v);
     }
 }
 

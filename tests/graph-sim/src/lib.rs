@@ -10,7 +10,10 @@
 //!   `remoteLock`, Graph-shaped errors, Intune's write throttle;
 //! * `/_sim/...` — the control API wrapped by [`Control`].
 //!
-//! The seeded tenant is described in [`seed`].
+//! The seeded tenant is described in [`seed`]; how it and the service spell
+//! things depends on the [`Profile`]. Every request to `managedDevices` is
+//! checked against Graph's published schema (see `schema`); breaches are
+//! kept as [`Violation`]s.
 
 mod client;
 mod control;
@@ -20,7 +23,9 @@ mod filter;
 mod graph;
 mod http;
 mod log;
+mod profile;
 mod query;
+mod schema;
 pub mod seed;
 mod server;
 mod state;
@@ -38,13 +43,21 @@ use tokio::task::JoinHandle;
 pub use client::{AppCredentials, Control, ControlError};
 pub use faults::{DropPoint, Endpoint, Fault, FaultMatch, FaultRule};
 pub use log::LoggedRequest;
+pub use profile::{PROFILE_ENV, Profile};
+pub use schema::Violation;
 pub use state::{Settings, WriteLimit};
 
-/// Start a simulator on `bind` (use `127.0.0.1:0` for a free port).
+/// Start a simulator on `bind` (use `127.0.0.1:0` for a free port) with the
+/// standard profile.
 ///
 /// Only loopback addresses are accepted: the simulator has an
 /// unauthenticated control API and speaks plain HTTP.
 pub async fn start(bind: SocketAddr) -> io::Result<RunningSim> {
+    start_with(bind, Profile::Standard).await
+}
+
+/// Like [`start`], with the tenant and answers spelled as `profile` says.
+pub async fn start_with(bind: SocketAddr, profile: Profile) -> io::Result<RunningSim> {
     if !bind.ip().is_loopback() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -54,12 +67,13 @@ pub async fn start(bind: SocketAddr) -> io::Result<RunningSim> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
-    let sim = Arc::new(state::Sim::new(base_url.clone()));
+    let sim = Arc::new(state::Sim::new(base_url.clone(), profile));
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(server::serve(listener, sim, stopped));
+    let task = tokio::spawn(server::serve(listener, sim.clone(), stopped));
     Ok(RunningSim {
         base_url,
         addr,
+        sim,
         stop: Some(stop),
         task: Some(task),
     })
@@ -69,6 +83,7 @@ pub async fn start(bind: SocketAddr) -> io::Result<RunningSim> {
 pub struct RunningSim {
     base_url: String,
     addr: SocketAddr,
+    sim: Arc<state::Sim>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -93,6 +108,17 @@ impl RunningSim {
     /// Token endpoint of the seeded tenant.
     pub fn token_url(&self) -> String {
         format!("{}/{}/oauth2/v2.0/token", self.base_url, seed::TENANT_ID)
+    }
+
+    /// The profile this simulator answers with.
+    pub fn profile(&self) -> Profile {
+        self.sim.profile
+    }
+
+    /// Requests so far that break Graph's published schema (also served at
+    /// `GET /_sim/violations`).
+    pub fn schema_violations(&self) -> Vec<Violation> {
+        self.sim.violations()
     }
 
     /// Typed control client.

@@ -1,4 +1,5 @@
-//! `graph-sim [--bind 127.0.0.1:0]`: run the simulator until SIGINT/SIGTERM,
+//! `graph-sim [--bind 127.0.0.1:0] [--profile standard|variants]`: run the
+//! simulator (profile default: `GRAPH_SIM_PROFILE`, else `standard`) until SIGINT/SIGTERM,
 //! or until standard input reaches end-of-file when it is a pipe or socket,
 //! so that a parent process which dies takes the simulator with it.
 
@@ -6,24 +7,33 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: graph-sim [--bind 127.0.0.1:PORT]";
+use graph_sim::Profile;
 
-fn parse_bind(args: &[String]) -> Result<SocketAddr, String> {
+const USAGE: &str = "usage: graph-sim [--bind 127.0.0.1:PORT] [--profile standard|variants]";
+
+fn parse_args(args: &[String]) -> Result<(SocketAddr, Profile), String> {
     let mut bind = "127.0.0.1:0".to_string();
+    let mut profile = Profile::from_env()?;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         if let Some(value) = arg.strip_prefix("--bind=") {
             bind = value.to_string();
         } else if arg == "--bind" {
             bind = iter.next().ok_or("--bind needs an address")?.clone();
+        } else if let Some(value) = arg.strip_prefix("--profile=") {
+            profile = value.parse()?;
+        } else if arg == "--profile" {
+            profile = iter.next().ok_or("--profile needs a name")?.parse()?;
         } else if arg == "-h" || arg == "--help" {
             return Err(USAGE.to_string());
         } else {
             return Err(format!("unknown argument {arg}\n{USAGE}"));
         }
     }
-    bind.parse()
-        .map_err(|e| format!("invalid --bind address {bind}: {e}"))
+    let bind = bind
+        .parse()
+        .map_err(|e| format!("invalid --bind address {bind}: {e}"))?;
+    Ok((bind, profile))
 }
 
 /// True when stdin is a pipe or socket: its EOF then means the writer (the
@@ -65,14 +75,14 @@ async fn wait_for_stop(mut stdin_closed: tokio::sync::mpsc::Receiver<()>) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let bind = match parse_bind(&args) {
-        Ok(bind) => bind,
+    let (bind, profile) = match parse_args(&args) {
+        Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    let sim = match graph_sim::start(bind).await {
+    let sim = match graph_sim::start_with(bind, profile).await {
         Ok(sim) => sim,
         Err(e) => {
             eprintln!("graph-sim: cannot listen on {bind}: {e}");
@@ -84,6 +94,9 @@ async fn main() -> ExitCode {
         let _ = writeln!(out, "graph-sim listening on {}", sim.base_url());
         let _ = out.flush();
     }
+
+    // stdout's first line is parsed by callers; the profile goes to stderr.
+    eprintln!("graph-sim profile: {profile}");
 
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     if stdin_tracks_parent() {

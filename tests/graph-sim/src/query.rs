@@ -194,7 +194,13 @@ mod tests {
         d.insert("id".into(), json!("abc"));
         d.insert("deviceName".into(), json!("N"));
         let names = parse_select("deviceName", ApiVersion::Beta).unwrap();
-        let v = device::view(&d, ApiVersion::Beta, device::Shape::Selected(&names), false);
+        let v = device::view(
+            &d,
+            ApiVersion::Beta,
+            device::Shape::Selected(&names),
+            false,
+            crate::profile::Profile::Standard,
+        );
         assert_eq!(v, json!({"id": "abc", "deviceName": "N"}));
     }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -151,8 +150,7 @@ async fn handle(
     let mut drop_after = false;
     match fault {
         Some(ref fault @ Fault::Status { status, .. }) => {
-            let retry_after = fault.retry_after_value(time::OffsetDateTime::now_utc());
-            let resp = fault_response(&sim, &req, endpoint, status, retry_after);
+            let resp = fault_response(&sim, &req, endpoint, status, fault);
             entry.status = Some(resp.status().as_u16());
             sim.lock().log.push(entry);
             return Ok(resp);
@@ -195,7 +193,7 @@ fn fault_response(
     req: &SimRequest,
     endpoint: Endpoint,
     status: u16,
-    retry_after: Option<String>,
+    fault: &Fault,
 ) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let mut resp = match endpoint {
@@ -204,7 +202,7 @@ fn fault_response(
             faults::graph_code(status.as_u16()),
             faults::graph_message(status.as_u16()),
         )
-        .into_response(req),
+        .into_response(req, sim.profile),
         Endpoint::Token => EntraError::new(
             status,
             "temporarily_unavailable",
@@ -213,8 +211,22 @@ fn fault_response(
         )
         .into_response(&sim.base_url, req),
     };
-    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        resp.headers_mut().insert(RETRY_AFTER, value);
+    // A rule that spells its Retry-After gets exactly that spelling; a
+    // plain number of seconds is spelled the way the profile's tenant does.
+    match fault {
+        Fault::Status {
+            retry_after_header: Some(header),
+            ..
+        } => {
+            if let Ok(value) = HeaderValue::from_str(&header.value(req.received)) {
+                resp.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        Fault::Status {
+            retry_after: Some(secs),
+            ..
+        } => http::set_retry_after(&mut resp, sim.profile, *secs, req.received),
+        _ => {}
     }
     resp
 }

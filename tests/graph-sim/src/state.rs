@@ -16,6 +16,8 @@ use x509_cert::der::Decode;
 
 use crate::faults::ArmedFault;
 use crate::log::LoggedRequest;
+use crate::profile::Profile;
+use crate::schema::Violation;
 use crate::seed;
 use crate::timefmt;
 
@@ -160,10 +162,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn seeded() -> State {
+    /// The seeded tenant, spelled as `profile` spells it.
+    pub(crate) fn seeded(profile: Profile) -> State {
         let devices = seed::devices_at(timefmt::now())
             .into_iter()
-            .map(|d| (crate::device::str_prop(&d, "id").to_ascii_lowercase(), d))
+            .map(|mut d| {
+                profile.respell_device(&mut d);
+                (crate::device::str_prop(&d, "id").to_ascii_lowercase(), d)
+            })
             .collect();
         State {
             devices,
@@ -226,18 +232,49 @@ impl State {
     }
 }
 
-/// Shared simulator: the base URL it answers on and its state.
+/// Shared simulator: the base URL it answers on, its profile and its state.
 pub(crate) struct Sim {
     pub base_url: String,
+    /// Fixed for the simulator's lifetime; a reset re-seeds with it.
+    pub profile: Profile,
     state: Mutex<State>,
+    /// Schema violations of the requests so far. Kept outside [`State`] so
+    /// that a reset in the middle of a test does not wipe them.
+    violations: Mutex<Vec<Violation>>,
 }
 
 impl Sim {
-    pub(crate) fn new(base_url: String) -> Sim {
+    pub(crate) fn new(base_url: String, profile: Profile) -> Sim {
         Sim {
             base_url,
-            state: Mutex::new(State::seeded()),
+            profile,
+            state: Mutex::new(State::seeded(profile)),
+            violations: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Remember a request that breaks the published schema.
+    pub(crate) fn record_violation(&self, violation: Violation) {
+        self.violations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(violation);
+    }
+
+    /// Every violation recorded so far.
+    pub(crate) fn violations(&self) -> Vec<Violation> {
+        self.violations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Forget the recorded violations.
+    pub(crate) fn clear_violations(&self) {
+        self.violations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Lock the state. A panic while holding the lock must not wedge every
@@ -253,7 +290,7 @@ mod tests {
 
     #[test]
     fn write_limit_rejects_beyond_max_with_wait() {
-        let mut s = State::seeded();
+        let mut s = State::seeded(Profile::Standard);
         s.settings.write_limit = Some(WriteLimit {
             max: 2,
             window_seconds: 20,

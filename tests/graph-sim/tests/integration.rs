@@ -13,3 +13,5 @@ mod devices;
 mod faults;
 #[path = "integration/log.rs"]
 mod log;
+#[path = "integration/profiles.rs"]
+mod profiles;

@@ -45,8 +45,11 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Starts the stack with the simulator profile named by
+    /// `GRAPH_SIM_PROFILE` (standard when unset).
     pub async fn start(form: SecretForm) -> anyhow::Result<Stack> {
-        let sim = graph_sim::start(([127, 0, 0, 1], 0).into())
+        let profile = graph_sim::Profile::from_env().map_err(anyhow::Error::msg)?;
+        let sim = graph_sim::start_with(([127, 0, 0, 1], 0).into(), profile)
             .await
             .context("starting the Graph simulator")?;
         let (moto, credential) = tokio::join!(Moto::start(), generate_credential(form));

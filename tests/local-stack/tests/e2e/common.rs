@@ -3,7 +3,7 @@
 //! the Runtime API emulator, and helpers to call them the way API Gateway and
 //! EventBridge do.
 
-use graph_sim::{Control, FaultRule};
+use graph_sim::{Control, FaultRule, Profile};
 use local_stack::events::{self, Caller};
 use local_stack::stack::{SecretForm, Stack};
 use local_stack::{FunctionProcess, Invocation, InvokeOutcome};
@@ -93,6 +93,21 @@ impl World {
         self.stack.sim.control()
     }
 
+    /// The simulator profile this run uses (`GRAPH_SIM_PROFILE`). Tests whose
+    /// expectation depends on how Graph spells its answer say so through this.
+    pub fn profile(&self) -> Profile {
+        self.stack.sim.profile()
+    }
+
+    /// The status Graph answers an accepted `resetPasscode` with: the
+    /// documented 204, or 200 with a body in the variants profile.
+    pub fn action_accepted_status(&self) -> u16 {
+        match self.profile() {
+            Profile::Standard => 204,
+            Profile::Variants => 200,
+        }
+    }
+
     /// Injects `rule` on the `resetPasscode` POSTs only.
     pub async fn fault_on_reset_post(&self, rule: FaultRule) {
         self.sim()
@@ -176,6 +191,23 @@ impl World {
             .iter()
             .filter(|r| r.endpoint == "graph")
             .count()
+    }
+}
+
+/// Every test ends by checking that no request the functions sent broke
+/// Graph's published schema (`$select` properties that the API version lacks,
+/// `$filter` on properties or with operators the schema does not document).
+/// Skipped when the test already failed, so its own message stays on top.
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.stack.sim.schema_violations();
+        assert!(
+            violations.is_empty(),
+            "requests broke Graph's published managedDevice schema:\n{violations:#?}"
+        );
     }
 }
 

@@ -44,6 +44,30 @@ async fn every_identifier_form_finds_exactly_the_device() {
     assert_eq!(world.total_posts().await, 7);
 }
 
+/// A helpdesk ticket carries the IMEI as digits; Intune stores an Apple
+/// device's IMEI as `35 000000 000001 0` in a real tenant (the variants
+/// profile) and as digits in the standard one. Either way the iPhone is found.
+#[tokio::test]
+async fn an_apple_imei_in_digits_finds_the_iphone() {
+    let world = World::start().await;
+    let stored = world.sim().device(dev::IOS_ADE).await.unwrap()["imei"].clone();
+    let expected_stored = match world.profile() {
+        graph_sim::Profile::Standard => "350000000000010",
+        graph_sim::Profile::Variants => "35 000000 000001 0",
+    };
+    assert_eq!(stored, expected_stored);
+    let reply = world
+        .api_body(
+            Action::RemovePasscode,
+            with_device(json!({"imei": "350000000000010"})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(reply.body["device"]["id"], dev::IOS_ADE);
+    assert_eq!(world.posts(dev::IOS_ADE).await, 1);
+    assert_eq!(world.total_posts().await, 1);
+}
+
 #[tokio::test]
 async fn path_and_body_forms_and_both_payload_versions() {
     let world = World::start().await;
