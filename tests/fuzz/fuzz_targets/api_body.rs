@@ -108,8 +108,8 @@ enum Body {
 enum Path {
     /// `/v1/<function>` of the action under test.
     Collection,
-    /// `/v1/devices/{deviceId}/<function>`, with the id in `pathParameters`
-    /// or only in the path.
+    /// `/v1/devices/{deviceId}/<function>`, on that route (the id in
+    /// `pathParameters`) or through a `/{proxy+}` catch-all (only in the path).
     Device {
         id: Text,
         in_parameters: bool,
@@ -151,23 +151,40 @@ fn body_text(body: &Body) -> Option<String> {
 struct Parts {
     method: String,
     path: String,
+    /// The route API Gateway matched: ours with `{deviceId}` = `path_id`,
+    /// or (`None`) the catch-all `/{proxy+}` with the whole path as `proxy`.
+    route: Option<&'static str>,
     path_id: Option<String>,
     body: Option<String>,
     query: Map<String, Value>,
 }
 
+/// The route template and path parameters API Gateway reports: the same
+/// for both payload formats, so their answers can be compared.
+fn route(p: &Parts) -> (String, Value) {
+    match (p.route, &p.path_id) {
+        (Some(template), Some(id)) => (template.to_string(), json!({"deviceId": id})),
+        _ => (
+            "/{proxy+}".to_string(),
+            json!({"proxy": p.path.strip_prefix('/').unwrap_or(&p.path)}),
+        ),
+    }
+}
+
 fn v2(p: &Parts, base64: bool) -> Value {
+    let (template, params) = route(p);
+    let route_key = format!("{} {template}", p.method);
     json!({
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": p.path,
         "rawQueryString": "",
         "headers": {"content-type": "application/json"},
         "queryStringParameters": p.query,
-        "pathParameters": p.path_id.as_ref().map(|id| json!({"deviceId": id})),
+        "pathParameters": params,
         "requestContext": {
             "accountId": "123456789012", "apiId": "api", "domainName": "x", "requestId": "r",
-            "routeKey": "$default", "stage": "$default", "time": "26/Nov/2026:05:00:00 +0000", "timeEpoch": 0,
+            "routeKey": route_key, "stage": "$default", "time": "26/Nov/2026:05:00:00 +0000", "timeEpoch": 0,
             "http": {"method": p.method, "path": p.path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "fuzz"},
             "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AID",
                 "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/helpdesk", "userId": "AID"}}
@@ -178,13 +195,14 @@ fn v2(p: &Parts, base64: bool) -> Value {
 }
 
 fn v1(p: &Parts, base64: bool) -> Value {
+    let (template, params) = route(p);
     json!({
-        "resource": p.path, "path": p.path, "httpMethod": p.method,
+        "resource": template, "path": p.path, "httpMethod": p.method,
         "headers": {}, "multiValueHeaders": {},
         "queryStringParameters": p.query,
-        "pathParameters": p.path_id.as_ref().map(|id| json!({"deviceId": id})),
+        "pathParameters": params,
         "requestContext": {"accountId": "123456789012", "resourceId": "x", "stage": "prod", "requestId": "r",
-            "httpMethod": p.method, "resourcePath": p.path, "path": p.path,
+            "httpMethod": p.method, "resourcePath": template, "path": format!("/prod{}", p.path),
             "identity": {"sourceIp": "192.0.2.2", "userArn": "arn:aws:iam::123456789012:role/snow"}},
         "body": body(p, base64),
         "isBase64Encoded": base64
@@ -206,14 +224,19 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
     let action = Action::ALL[input.action as usize % 4];
     let (default_method, collection) = action.routes()[1];
     let (_, device_route) = action.routes()[0];
-    let (path, path_id) = match &input.path {
-        Path::Collection => (collection.to_string(), None),
+    let (path, route, path_id) = match &input.path {
+        Path::Collection => (collection.to_string(), None, None),
         Path::Device { id, in_parameters } => {
             let id = id.get();
             let path = device_route.replace("{deviceId}", &id);
-            (path, in_parameters.then_some(id))
+            match in_parameters {
+                true => (path, Some(device_route), Some(id)),
+                false => (path, None, None),
+            }
         }
-        Path::Any(p) => (p.clone(), None),
+        // API Gateway paths start with a slash.
+        Path::Any(p) if p.starts_with('/') => (p.clone(), None, None),
+        Path::Any(p) => (format!("/{p}"), None, None),
     };
     let parts = Parts {
         method: input
@@ -225,6 +248,7 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
         } else {
             path
         },
+        route,
         path_id,
         body: body_text(&input.body),
         query: input

@@ -445,3 +445,103 @@ const QUERY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, QUERY_ESCAPES).to_string()
 }
+
+/// One of AWS's own sample events, as published (see
+/// `tests/fixtures/aws-events/README.md`).
+pub fn aws_sample(name: &str) -> Value {
+    let path = crate::paths::workspace_root()
+        .join("tests/fixtures/aws-events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What sits in front of the API's routes in the URL a client called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front<'a> {
+    /// The API's own URL on the `$default` stage.
+    DefaultStage,
+    /// The API's own URL on a named stage: an HTTP API puts `/<stage>`
+    /// in front of the path; a REST API only in `requestContext.path`.
+    NamedStage(&'a str),
+    /// A custom domain whose API mapping key (HTTP API) or base path
+    /// (REST API) is `key`, mapped to stage `prod`.
+    Mapping(&'a str),
+}
+
+impl Front<'_> {
+    fn stage(self) -> String {
+        match self {
+            Front::DefaultStage => "$default".into(),
+            Front::NamedStage(stage) => stage.into(),
+            Front::Mapping(_) => "prod".into(),
+        }
+    }
+
+    fn prefix(self) -> String {
+        match self {
+            Front::DefaultStage => String::new(),
+            Front::NamedStage(stage) => format!("/{stage}"),
+            Front::Mapping(key) => format!("/{key}"),
+        }
+    }
+}
+
+/// A payload 2.0 sample retargeted at one of our routes, the way API
+/// Gateway fills it in: route key = the template, `rawPath` = the URL's
+/// path (stage or mapping key included), `pathParameters`, method, body.
+/// Everything else (authorizer, headers, cookies, query) stays the sample's.
+pub fn retarget_v2(
+    mut sample: Value,
+    method: &str,
+    path: &str,
+    path_params: Option<(&str, &str)>,
+    front: Front<'_>,
+    body: Option<&Value>,
+) -> Value {
+    let route_key = format!("{method} {}", route_template(path, path_params));
+    let raw_path = format!("{}{path}", front.prefix());
+    sample["routeKey"] = json!(route_key);
+    sample["rawPath"] = json!(raw_path);
+    sample["pathParameters"] = match path_params {
+        Some((name, value)) => json!({ name: value }),
+        None => json!({}),
+    };
+    sample["requestContext"]["routeKey"] = json!(route_key);
+    sample["requestContext"]["stage"] = json!(front.stage());
+    sample["requestContext"]["http"]["method"] = json!(method);
+    sample["requestContext"]["http"]["path"] = json!(raw_path);
+    sample["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    sample["isBase64Encoded"] = json!(false);
+    sample
+}
+
+/// A payload 1.0 sample retargeted at one of our routes: `resource` = the
+/// template, `path` = the path below the stage (a base path mapping stays in
+/// it), `requestContext.path` with the stage or mapping, `pathParameters`.
+pub fn retarget_v1(
+    mut sample: Value,
+    method: &str,
+    path: &str,
+    path_params: Option<(&str, &str)>,
+    front: Front<'_>,
+    body: Option<&Value>,
+) -> Value {
+    let resource = route_template(path, path_params);
+    let (raw_path, context_path) = match front {
+        Front::Mapping(key) => (format!("/{key}{path}"), format!("/{key}{path}")),
+        _ => (path.to_owned(), format!("/{}{path}", front.stage())),
+    };
+    sample["resource"] = json!(resource);
+    sample["path"] = json!(raw_path);
+    sample["httpMethod"] = json!(method);
+    sample["pathParameters"] =
+        path_params.map_or(Value::Null, |(name, value)| json!({ name: value }));
+    sample["requestContext"]["resourcePath"] = json!(resource);
+    sample["requestContext"]["path"] = json!(context_path);
+    sample["requestContext"]["httpMethod"] = json!(method);
+    sample["requestContext"]["stage"] = json!(front.stage());
+    sample["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    sample["isBase64Encoded"] = json!(false);
+    sample
+}

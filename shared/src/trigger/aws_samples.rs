@@ -1,0 +1,371 @@
+//! AWS's own sample events (`tests/fixtures/aws-events/`, copied from the
+//! `aws_lambda_events` crate), retargeted at this project's routes the way
+//! API Gateway would send them behind the `$default` stage, a named stage
+//! and a custom-domain mapping: the request, the route and the caller must
+//! come out right whatever sits in front of the API.
+
+use super::parse_event;
+use super::test_events::ID;
+use crate::action::Action;
+use crate::request::DeviceRef;
+use base64::Engine;
+use serde_json::{Value, json};
+
+fn sample(name: &str) -> Value {
+    let path = format!(
+        "{}/../tests/fixtures/aws-events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What sits in front of the API's routes in the URL the client called.
+#[derive(Clone, Copy, Debug)]
+enum Front {
+    /// The API's own URL, `$default` stage: no prefix.
+    DefaultStage,
+    /// The API's own URL, stage `prod`: `/prod` (HTTP API only; a REST API
+    /// drops the stage from `path`).
+    NamedStage,
+    /// A custom domain with API mapping key / base path `intune/helpdesk`.
+    Mapping,
+}
+
+const FRONTS: [Front; 3] = [Front::DefaultStage, Front::NamedStage, Front::Mapping];
+
+impl Front {
+    fn stage(self) -> &'static str {
+        match self {
+            Front::DefaultStage => "$default",
+            Front::NamedStage | Front::Mapping => "prod",
+        }
+    }
+}
+
+/// The path below the API's root of `action`'s route with the device in
+/// the path, and the route's template.
+fn device_route(action: Action) -> (&'static str, String, &'static str) {
+    let (method, template) = action.routes()[0];
+    (method, template.replace("{deviceId}", ID), template)
+}
+
+/// A payload 2.0 sample on `action`'s device route.
+fn retarget_v2(mut ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
+    let (method, path, template) = device_route(action);
+    let raw_path = match front {
+        Front::DefaultStage => path,
+        Front::NamedStage => format!("/prod{path}"),
+        Front::Mapping => format!("/intune/helpdesk{path}"),
+    };
+    let route_key = format!("{method} {template}");
+    ev["routeKey"] = json!(route_key);
+    ev["rawPath"] = json!(raw_path);
+    ev["pathParameters"] = json!({"deviceId": ID});
+    ev["requestContext"]["routeKey"] = json!(route_key);
+    ev["requestContext"]["stage"] = json!(front.stage());
+    ev["requestContext"]["http"]["method"] = json!(method);
+    ev["requestContext"]["http"]["path"] = json!(raw_path);
+    ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    ev
+}
+
+/// A payload 1.0 sample on `action`'s device route. A REST API keeps the
+/// stage out of `path` (it is in `requestContext.path`); a base path
+/// mapping stays in both.
+fn retarget_v1(mut ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
+    let (method, path, template) = device_route(action);
+    let (raw_path, context_path) = match front {
+        Front::DefaultStage | Front::NamedStage => (path.clone(), format!("/prod{path}")),
+        Front::Mapping => {
+            let mapped = format!("/intune/helpdesk{path}");
+            (mapped.clone(), mapped)
+        }
+    };
+    ev["resource"] = json!(template);
+    ev["path"] = json!(raw_path);
+    ev["httpMethod"] = json!(method);
+    ev["pathParameters"] = json!({"deviceId": ID});
+    ev["requestContext"]["resourcePath"] = json!(template);
+    ev["requestContext"]["path"] = json!(context_path);
+    ev["requestContext"]["httpMethod"] = json!(method);
+    ev["requestContext"]["stage"] = json!("prod");
+    ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    ev
+}
+
+fn reason() -> Value {
+    json!({"reason": "locked out"})
+}
+
+/// Each 2.0 sample, each front: the device from `pathParameters`, the
+/// reason from the body, the caller from the sample's authorizer.
+#[test]
+fn http_api_samples_route_behind_every_front() {
+    let expected = [
+        (
+            "example-apigw-v2-request-iam.json",
+            "iam",
+            Some("arn:aws:iam::1234567890:user/Admin"),
+        ),
+        ("example-apigw-v2-request-jwt-authorizer.json", "jwt", None),
+        (
+            "example-apigw-v2-request-lambda-authorizer.json",
+            "lambdaAuthorizer",
+            None,
+        ),
+        ("example-apigw-v2-request-no-authorizer.json", "none", None),
+        (
+            "example-apigw-v2-request-multi-value-parameters.json",
+            "lambdaAuthorizer",
+            None,
+        ),
+        ("example-apigw-sam-http-request.json", "none", None),
+    ];
+    for (name, kind, principal) in expected {
+        for front in FRONTS {
+            let ev = retarget_v2(sample(name), Action::ResetPasscode, front, Some(reason()));
+            let inc = parse_event(Action::ResetPasscode, &ev);
+            let request = inc
+                .request
+                .unwrap_or_else(|e| panic!("{name} {front:?}: {}", e.message));
+            assert_eq!(request.device, DeviceRef::Id(ID.into()), "{name}");
+            assert_eq!(request.reason.as_deref(), Some("locked out"));
+            assert_eq!(inc.caller.kind, kind, "{name}");
+            assert_eq!(inc.caller.principal.as_deref(), principal, "{name}");
+        }
+    }
+}
+
+#[test]
+fn rest_api_samples_route_behind_every_front() {
+    let expected = [
+        // A Lambda authorizer's principalId (its context also has a number).
+        (
+            "example-apigw-request.json",
+            "lambdaAuthorizer",
+            Some("admin"),
+        ),
+        (
+            "example-apigw-request-multi-value-parameters.json",
+            "lambdaAuthorizer",
+            Some("admin"),
+        ),
+        ("example-apigw-sam-rest-request.json", "none", None),
+        (
+            "example-apigw-console-test-request.json",
+            "iam",
+            Some("arn:aws:sts::xxxxx:assumed-role/xxxxx/xxxxx"),
+        ),
+    ];
+    for (name, kind, principal) in expected {
+        for front in FRONTS {
+            let ev = retarget_v1(sample(name), Action::ResetWindowsPin, front, Some(reason()));
+            let inc = parse_event(Action::ResetWindowsPin, &ev);
+            let request = inc
+                .request
+                .unwrap_or_else(|e| panic!("{name} {front:?}: {}", e.message));
+            assert_eq!(request.device, DeviceRef::Id(ID.into()), "{name}");
+            assert_eq!(inc.caller.kind, kind, "{name}");
+            assert_eq!(inc.caller.principal.as_deref(), principal, "{name}");
+        }
+    }
+}
+
+/// The samples as published are on routes these functions don't have
+/// (`/my/path`, `/{proxy+}` → `/hello/world`): a 400 that names the raw
+/// path, not a guess.
+#[test]
+fn samples_as_published_are_not_our_routes() {
+    for name in [
+        "example-apigw-v2-request-iam.json",
+        "example-apigw-v2-request-no-authorizer.json",
+        "example-apigw-sam-http-request.json",
+        "example-apigw-request.json",
+        "example-apigw-sam-rest-request.json",
+        "example-apigw-console-test-request.json",
+    ] {
+        let raw = sample(name);
+        let raw_path = raw["rawPath"].as_str().or(raw["path"].as_str()).unwrap();
+        let err = parse_event(Action::ResetPasscode, &raw)
+            .request
+            .unwrap_err();
+        assert!(
+            err.message
+                .contains(&format!("{raw_path} is not a route of reset-passcode")),
+            "{name}: {}",
+            err.message
+        );
+    }
+}
+
+/// A `$default` route: the stage is taken off the path, a mapping key is
+/// not guessed.
+#[test]
+fn default_route_samples() {
+    for (front, ok) in [
+        (Front::DefaultStage, true),
+        (Front::NamedStage, true),
+        (Front::Mapping, false),
+    ] {
+        let mut ev = retarget_v2(
+            sample("example-apigw-v2-request-iam.json"),
+            Action::RemovePasscode,
+            front,
+            Some(reason()),
+        );
+        ev["routeKey"] = json!("$default");
+        ev["requestContext"]["routeKey"] = json!("$default");
+        ev["pathParameters"] = json!({"proxy": "ignored"});
+        if matches!(front, Front::Mapping) {
+            ev["requestContext"]["stage"] = json!("$default");
+        }
+        let request = parse_event(Action::RemovePasscode, &ev).request;
+        match request {
+            Ok(r) => {
+                assert!(ok, "{front:?}");
+                assert_eq!(r.device, DeviceRef::Id(ID.into()));
+            }
+            Err(e) => {
+                assert!(!ok, "{front:?}: {}", e.message);
+                assert!(
+                    e.message.contains("/intune/helpdesk/v1/devices/"),
+                    "{}",
+                    e.message
+                );
+                assert!(e.message.contains("declare the routes"), "{}", e.message);
+            }
+        }
+    }
+}
+
+/// JWT samples with Entra's claims: a client-credentials token is an app,
+/// named by `azp` (v2) or `appid` (v1); a delegated one is a user.
+#[test]
+fn jwt_sample_callers_are_users_or_apps() {
+    let cases = [
+        (
+            json!({"sub": "sp-1", "azp": "c0ffee00-0000-4000-8000-000000000001", "roles": "Passcode.Reset"}),
+            Some("app"),
+            None,
+            Some("c0ffee00-0000-4000-8000-000000000001"),
+        ),
+        (
+            json!({"sub": "sp-1", "appid": "c0ffee00-0000-4000-8000-000000000002", "ver": "1.0"}),
+            Some("app"),
+            None,
+            Some("c0ffee00-0000-4000-8000-000000000002"),
+        ),
+        (
+            json!({"sub": "u-1", "upn": "agent@contoso.com", "scp": "Passcode.Reset", "azp": "tool"}),
+            Some("user"),
+            Some("agent@contoso.com"),
+            Some("tool"),
+        ),
+    ];
+    for (claims, principal_type, user, app_id) in cases {
+        let mut ev = retarget_v2(
+            sample("example-apigw-v2-request-jwt-authorizer.json"),
+            Action::ResetPasscode,
+            Front::NamedStage,
+            Some(reason()),
+        );
+        ev["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+        let inc = parse_event(Action::ResetPasscode, &ev);
+        assert!(inc.request.is_ok());
+        assert_eq!(inc.caller.kind, "jwt");
+        assert_eq!(inc.caller.principal_type, principal_type);
+        assert_eq!(inc.caller.user.as_deref(), user);
+        assert_eq!(inc.caller.app_id.as_deref(), app_id);
+    }
+}
+
+/// Query strings as the multi-value samples carry them: a reason with a
+/// comma survives payload 2.0's comma-joining; payload 1.0 reads the
+/// single-value map.
+#[test]
+fn multi_value_samples_keep_query_values() {
+    let mut ev = retarget_v2(
+        sample("example-apigw-v2-request-multi-value-parameters.json"),
+        Action::Status,
+        Front::Mapping,
+        None,
+    );
+    ev["queryStringParameters"]["reason"] = json!("on the phone, verified");
+    let request = parse_event(Action::Status, &ev).request.unwrap();
+    assert_eq!(request.reason.as_deref(), Some("on the phone, verified"));
+
+    let mut ev = retarget_v1(
+        sample("example-apigw-request-multi-value-parameters.json"),
+        Action::Status,
+        Front::Mapping,
+        None,
+    );
+    ev["queryStringParameters"]["ticket"] = json!("INC2");
+    ev["multiValueQueryStringParameters"]["ticket"] = json!(["INC1", "INC2"]);
+    let request = parse_event(Action::Status, &ev).request.unwrap();
+    assert_eq!(request.ticket.as_deref(), Some("INC2"));
+}
+
+#[test]
+fn base64_bodies_of_both_formats() {
+    let body = json!({"reason": "locked out", "dryRun": true}).to_string();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
+    for ev in [
+        retarget_v2(
+            sample("example-apigw-v2-request-iam.json"),
+            Action::ResetPasscode,
+            Front::NamedStage,
+            None,
+        ),
+        retarget_v1(
+            sample("example-apigw-request.json"),
+            Action::ResetPasscode,
+            Front::Mapping,
+            None,
+        ),
+    ] {
+        let mut ev = ev;
+        ev["body"] = json!(encoded);
+        ev["isBase64Encoded"] = json!(true);
+        let request = parse_event(Action::ResetPasscode, &ev).request.unwrap();
+        assert!(request.dry_run);
+        assert_eq!(request.reason.as_deref(), Some("locked out"));
+    }
+}
+
+#[test]
+fn eventbridge_sample() {
+    let mut ev = sample("example-eventbridge-event-obj.json");
+    let inc = parse_event(Action::ResetPasscode, &ev);
+    assert!(
+        inc.request
+            .unwrap_err()
+            .message
+            .contains("detail-type must be"),
+    );
+    assert_eq!(inc.caller.principal.as_deref(), Some("aws.ec2"));
+
+    ev["detail-type"] = json!(crate::action::EVENT_DETAIL_TYPE);
+    ev["source"] = json!("com.contoso.helpdesk");
+    ev["detail"] = json!({"action": "resetPasscode", "device": {"serialNumber": "R58N10AE001"},
+                          "reason": "r", "requestedBy": "agent@contoso.com"});
+    let inc = parse_event(Action::ResetPasscode, &ev);
+    assert_eq!(
+        inc.request.unwrap().device,
+        DeviceRef::SerialNumber("R58N10AE001".into())
+    );
+    assert_eq!(inc.caller.kind, "eventBridge");
+    assert_eq!(
+        inc.caller.principal.as_deref(),
+        Some("com.contoso.helpdesk")
+    );
+    assert_eq!(
+        inc.caller.event_id.as_deref(),
+        Some("7bf73129-1428-4cd3-a780-95db273d1602")
+    );
+    assert_eq!(
+        inc.caller.requested_by.as_deref(),
+        Some("agent@contoso.com")
+    );
+}
