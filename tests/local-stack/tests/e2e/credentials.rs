@@ -511,7 +511,11 @@ async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
         "{}",
         warnings[0]
     );
-    let metrics: Vec<_> = lines.iter().filter(|v| v.get("_aws").is_some()).collect();
+    // The audit line is an EMF document too; this is the credential's own.
+    let metrics: Vec<_> = lines
+        .iter()
+        .filter(|v| v.get("_aws").is_some() && v.get("CertificateDaysLeft").is_some())
+        .collect();
     assert_eq!(metrics.len(), 1, "one line per secret read: {metrics:?}");
     let emf = metrics[0];
     assert!(emf["_aws"]["Timestamp"].as_u64().is_some());

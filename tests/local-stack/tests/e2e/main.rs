@@ -5,6 +5,7 @@
 mod common;
 
 mod actions;
+mod aws_events;
 mod credentials;
 mod faults;
 mod idempotency;

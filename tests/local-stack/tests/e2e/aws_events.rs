@@ -3,8 +3,7 @@
 //! a named stage and a custom-domain mapping: the answer and the audit
 //! record's caller must not depend on what sits in front of the API.
 
-mod common;
-use common::*;
+use crate::common::*;
 use local_stack::events::{Front, aws_sample, retarget_v1, retarget_v2};
 use passcode_core::Action;
 use serde_json::{Value, json};
