@@ -13,7 +13,8 @@
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
-//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes |
+//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
+//! | [`outcome`] | how a request ended (plain types) and what it tells the agent |
 //! | [`response`] | answers per trigger |
 //! | [`audit`] | the per-invocation audit record |
 
@@ -30,6 +31,7 @@ pub mod handler;
 pub mod idempotency;
 pub mod logging;
 pub mod lookup;
+pub mod outcome;
 pub mod request;
 pub mod response;
 pub mod retry;
@@ -89,9 +91,11 @@ fn build_app(action: Action, config: config::Config) -> Result<handler::App, Box
             config.idempotency_window,
         )
     });
+    let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,
         graph: graph::Graph::new(http, config, secrets),
         idempotency,
+        policy,
     })
 }
