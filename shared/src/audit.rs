@@ -108,10 +108,7 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         error_code,
         graph_request_id,
         passcode_returned: input.passcode_returned,
-        replaced_pending: input
-            .result
-            .as_ref()
-            .is_ok_and(Outcome::replaced_pending),
+        replaced_pending: input.result.as_ref().is_ok_and(Outcome::replaced_pending),
         duration_ms: input.duration.as_millis() as u64,
     }
 }

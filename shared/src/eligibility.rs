@@ -594,10 +594,20 @@ mod tests {
 
     #[test]
     fn unrecognised_operating_systems_are_refused_naming_the_value() {
-        for os in ["", "Linux", "ChromeOS", "tvOS", "Tizen", "Andriod", "AOSP", "Win", "Unknown"] {
+        for os in [
+            "", "Linux", "ChromeOS", "tvOS", "Tizen", "Andriod", "AOSP", "Win", "Unknown",
+        ] {
             // Enrollment fields of an eligible Android device must not pull an
             // unrecognised OS into a row that allows the reset.
-            let d = f(os, "14", "androidEnterpriseFullyManaged", "intuneAosp", "androidEnterprise", "azureADJoined").device();
+            let d = f(
+                os,
+                "14",
+                "androidEnterpriseFullyManaged",
+                "intuneAosp",
+                "androidEnterprise",
+                "azureADJoined",
+            )
+            .device();
             assert_eq!(classify(&d), P::Other, "{os:?}");
             for action in [R, M, W] {
                 let refusal = check(action, &d).unwrap_err();
@@ -607,7 +617,11 @@ mod tests {
                 } else {
                     format!("operatingSystem \"{os}\"")
                 };
-                assert!(refusal.message.contains(&named), "{os:?}: {}", refusal.message);
+                assert!(
+                    refusal.message.contains(&named),
+                    "{os:?}: {}",
+                    refusal.message
+                );
             }
             assert!(check(S, &d).is_ok(), "status works for any managed device");
         }
@@ -622,7 +636,15 @@ mod tests {
 
     #[test]
     fn not_managed_is_refused_for_every_action() {
-        let mut d = f("Android", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown").device();
+        let mut d = f(
+            "Android",
+            "14",
+            "androidEnterpriseFullyManaged",
+            "mdm",
+            "androidEnterprise",
+            "unknown",
+        )
+        .device();
         d.management_state = Some("retirePending".into());
         for action in Action::ALL {
             let refusal = check(action, &d).unwrap_err();
@@ -633,7 +655,10 @@ mod tests {
 
     #[test]
     fn versions_compare_numerically() {
-        assert_eq!(parse_version("10.0.15063.1631"), Some(vec![10, 0, 15063, 1631]));
+        assert_eq!(
+            parse_version("10.0.15063.1631"),
+            Some(vec![10, 0, 15063, 1631])
+        );
         assert_eq!(parse_version("6.0.1"), Some(vec![6, 0, 1]));
         assert_eq!(parse_version("beta"), None);
         assert!(compare(&[10, 0, 15063], &[10, 0, 15063]).is_eq());

@@ -375,17 +375,37 @@ mod tests {
         let d = with_reset("pending", "2026-11-26T05:00:00Z");
         // A retry 20 minutes or 2 hours later finds the first reset still
         // on its way to the device.
-        for later in ["2026-11-26T05:20:00Z", "2026-11-26T07:00:00Z", "2026-11-26T12:59:00Z"] {
-            assert_eq!(pending_reset(&d, at(later), WINDOW), since("2026-11-26T05:00:00Z"), "{later}");
+        for later in [
+            "2026-11-26T05:20:00Z",
+            "2026-11-26T07:00:00Z",
+            "2026-11-26T12:59:00Z",
+        ] {
+            assert_eq!(
+                pending_reset(&d, at(later), WINDOW),
+                since("2026-11-26T05:00:00Z"),
+                "{later}"
+            );
         }
-        assert_eq!(pending_reset(&d, at("2026-11-26T13:01:00Z"), WINDOW), None, "stale");
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T13:01:00Z"), WINDOW),
+            None,
+            "stale"
+        );
         let short = Duration::from_secs(15 * 60);
-        assert_eq!(pending_reset(&d, at("2026-11-26T05:16:00Z"), short), None, "configured window");
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T05:16:00Z"), short),
+            None,
+            "configured window"
+        );
         let d = with_reset("active", "2026-11-26T05:00:00Z");
         assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
         for state in ["done", "failed", "notSupported", "canceled"] {
             let d = with_reset(state, "2026-11-26T05:00:00Z");
-            assert_eq!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW), None, "{state}");
+            assert_eq!(
+                pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW),
+                None,
+                "{state}"
+            );
         }
         let d = with_reset("pending", "not a time");
         assert_eq!(
@@ -415,6 +435,9 @@ mod tests {
         d.operating_system = Some("Windows".into());
         let status = &action_statuses(&d, Platform::Windows10Mobile, false)[0];
         let hint = status.hint.as_deref().unwrap();
-        assert!(hint.contains("new PIN") && !hint.contains("removed"), "{hint}");
+        assert!(
+            hint.contains("new PIN") && !hint.contains("removed"),
+            "{hint}"
+        );
     }
 }

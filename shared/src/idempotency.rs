@@ -37,8 +37,8 @@
 
 use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
-use crate::request::PasscodeRequest;
 use crate::outcome::Outcome;
+use crate::request::PasscodeRequest;
 use crate::retry::Deadline;
 use crate::trigger::Caller;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

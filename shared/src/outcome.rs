@@ -161,7 +161,13 @@ impl Outcome {
     /// A pending action was replaced by this request's (`replacePending`).
     /// A replay replaced nothing now.
     pub fn replaced_pending(&self) -> bool {
-        matches!(self, Outcome::Accepted { replaced: Some(_), .. })
+        matches!(
+            self,
+            Outcome::Accepted {
+                replaced: Some(_),
+                ..
+            }
+        )
     }
 
     pub fn http_status(&self) -> u16 {
@@ -312,7 +318,11 @@ mod tests {
             }
         }
         // No platform's finished action is described as another's.
-        assert!(!status_hint("done", P::Windows10Mobile).unwrap().contains("removed"));
+        assert!(
+            !status_hint("done", P::Windows10Mobile)
+                .unwrap()
+                .contains("removed")
+        );
         assert!(!status_hint("done", P::Other).unwrap().contains("removed"));
     }
 
@@ -327,14 +337,24 @@ mod tests {
         let message = accepted(PlatformNotice::for_platform(Platform::Windows10Mobile))
             .message()
             .unwrap();
-        assert!(message.contains("out of support") && message.contains("may never check in again"), "{message}");
-        let message = accepted(PlatformNotice::for_platform(Platform::AndroidDeviceAdministrator))
-            .message()
-            .unwrap();
-        assert!(message.contains("legacy") && message.contains("below Android 7.0"), "{message}");
-        let message = accepted(PlatformNotice::for_platform(Platform::AndroidEnterpriseFullyManaged))
-            .message()
-            .unwrap();
+        assert!(
+            message.contains("out of support") && message.contains("may never check in again"),
+            "{message}"
+        );
+        let message = accepted(PlatformNotice::for_platform(
+            Platform::AndroidDeviceAdministrator,
+        ))
+        .message()
+        .unwrap();
+        assert!(
+            message.contains("legacy") && message.contains("below Android 7.0"),
+            "{message}"
+        );
+        let message = accepted(PlatformNotice::for_platform(
+            Platform::AndroidEnterpriseFullyManaged,
+        ))
+        .message()
+        .unwrap();
         assert!(!message.contains("legacy"), "{message}");
     }
 
@@ -350,7 +370,10 @@ mod tests {
         };
         assert!(outcome.replaced_pending());
         let message = outcome.message().unwrap();
-        assert!(message.contains("replacePending") && message.contains("2026-11-26T05:00:00Z"), "{message}");
+        assert!(
+            message.contains("replacePending") && message.contains("2026-11-26T05:00:00Z"),
+            "{message}"
+        );
         let stored = serde_json::to_string(&outcome).unwrap();
         assert_eq!(serde_json::from_str::<Outcome>(&stored).unwrap(), outcome);
         // A record written before these fields existed still reads.
@@ -362,6 +385,11 @@ mod tests {
             pending_since: None,
             notice: None,
         };
-        assert!(pending.message().unwrap().contains("\"replacePending\": true"));
+        assert!(
+            pending
+                .message()
+                .unwrap()
+                .contains("\"replacePending\": true")
+        );
     }
 }

@@ -700,7 +700,10 @@ mod tests {
             None,
             WRITE,
         ));
-        assert!(msg.contains("\"replacePending\" must be true or false"), "{msg}");
+        assert!(
+            msg.contains("\"replacePending\" must be true or false"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -541,7 +541,9 @@ mod tests {
             vec![("serialNumber", "a|A|b".to_string())]
         );
         assert_eq!(
-            apply("(operatingSystem eq 'iOS' or operatingSystem eq 'iPadOS') and managementState eq 'managed'"),
+            apply(
+                "(operatingSystem eq 'iOS' or operatingSystem eq 'iPadOS') and managementState eq 'managed'"
+            ),
             vec![
                 ("operatingSystem", "iOS|iPadOS".to_string()),
                 ("managementState", "managed".to_string())

@@ -397,7 +397,10 @@ async fn a_pending_reset_hours_old_blocks_a_new_one_unless_replaced() {
         replaced.body
     );
     assert_eq!(replaced.body["replacedPending"], true);
-    assert_eq!(replaced.body["replacedPendingSince"], two_hours_ago.as_str());
+    assert_eq!(
+        replaced.body["replacedPendingSince"],
+        two_hours_ago.as_str()
+    );
     assert!(
         replaced.body["message"]
             .as_str()
@@ -474,4 +477,33 @@ async fn the_pending_window_is_configurable() {
     assert_eq!(retry.outcome(), "accepted", "{:?}", retry.body);
     assert!(retry.body.get("replacedPending").is_none());
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+}
+
+/// With the idempotency table, a `replacePending` request right after the
+/// first one (same caller, same device, same time window) is a request of
+/// its own: it is sent, not answered with the first request's reply.
+#[tokio::test]
+async fn replace_pending_is_its_own_request_for_the_idempotency_record() {
+    let world = World::start_idempotent().await;
+    let first = world
+        .api_path(Action::ResetPasscode, dev::AE_FULLY_MANAGED, just_reason())
+        .await;
+    assert_eq!(first.outcome(), "accepted", "{:?}", first.body);
+    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
+
+    let replaced = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_FULLY_MANAGED,
+            json!({"reason": reason(), "replacePending": true}),
+        )
+        .await;
+    assert_eq!(replaced.outcome(), "accepted", "{:?}", replaced.body);
+    assert_eq!(replaced.body["replacedPending"], true);
+    assert!(
+        replaced.body.get("replayed").is_none(),
+        "{:?}",
+        replaced.body
+    );
+    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 2);
 }

@@ -303,7 +303,11 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
             dev::MULTI_USER_IPHONE,
         ),
         // Seeded Android IMEIs are stored as bare digits.
-        (Action::ResetPasscode, "350000000000002", dev::AE_FULLY_MANAGED),
+        (
+            Action::ResetPasscode,
+            "350000000000002",
+            dev::AE_FULLY_MANAGED,
+        ),
         (
             Action::ResetPasscode,
             "35 000000 000000 3",

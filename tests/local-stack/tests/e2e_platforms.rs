@@ -157,12 +157,24 @@ async fn operating_system_spellings_classify_by_family() {
     let cases = [
         // (device, operatingSystem as the tenant holds it, action allowed)
         (dev::AE_DEDICATED, "android", Action::ResetPasscode),
-        (dev::AE_FULLY_MANAGED, "AndroidEnterprise", Action::ResetPasscode),
-        (dev::AE_PERSONAL_WORK_PROFILE, "AndroidForWork", Action::ResetPasscode),
+        (
+            dev::AE_FULLY_MANAGED,
+            "AndroidEnterprise",
+            Action::ResetPasscode,
+        ),
+        (
+            dev::AE_PERSONAL_WORK_PROFILE,
+            "AndroidForWork",
+            Action::ResetPasscode,
+        ),
         (dev::AOSP_USERLESS, "AndroidAOSP", Action::ResetPasscode),
         (dev::IOS_ADE, "iPadOS", Action::RemovePasscode),
         (dev::MULTI_USER_IPHONE, "IOS", Action::RemovePasscode),
-        (dev::WINDOWS_10_MOBILE, "Windows 10 Mobile", Action::ResetWindowsPin),
+        (
+            dev::WINDOWS_10_MOBILE,
+            "Windows 10 Mobile",
+            Action::ResetWindowsPin,
+        ),
     ];
     for (id, os, action) in cases {
         patch_device(&world, id, json!({"operatingSystem": os})).await;
@@ -172,11 +184,25 @@ async fn operating_system_spellings_classify_by_family() {
         assert_eq!(world.posts(id).await, 1, "{os}");
     }
     // The family decides which function is right, whatever the spelling.
-    patch_device(&world, dev::AE_CORPORATE_WORK_PROFILE, json!({"operatingSystem": "ANDROID"})).await;
+    patch_device(
+        &world,
+        dev::AE_CORPORATE_WORK_PROFILE,
+        json!({"operatingSystem": "ANDROID"}),
+    )
+    .await;
     let reply = world
-        .api_path(Action::RemovePasscode, dev::AE_CORPORATE_WORK_PROFILE, just_reason())
+        .api_path(
+            Action::RemovePasscode,
+            dev::AE_CORPORATE_WORK_PROFILE,
+            just_reason(),
+        )
         .await;
-    assert_eq!(reply.error_code(), "unsupportedPlatform", "{:?}", reply.body);
+    assert_eq!(
+        reply.error_code(),
+        "unsupportedPlatform",
+        "{:?}",
+        reply.body
+    );
     let msg = reply.body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("Use reset-passcode instead"), "{msg}");
     assert_eq!(world.total_posts().await, cases.len());
@@ -188,8 +214,17 @@ async fn operating_system_spellings_classify_by_family() {
 async fn an_unknown_operating_system_is_refused_naming_it() {
     let world = World::start().await;
     // The enrollment fields of an eligible Android Enterprise device.
-    patch_device(&world, dev::AE_FULLY_MANAGED, json!({"operatingSystem": "HarmonyOS"})).await;
-    for action in [Action::ResetPasscode, Action::RemovePasscode, Action::ResetWindowsPin] {
+    patch_device(
+        &world,
+        dev::AE_FULLY_MANAGED,
+        json!({"operatingSystem": "HarmonyOS"}),
+    )
+    .await;
+    for action in [
+        Action::ResetPasscode,
+        Action::RemovePasscode,
+        Action::ResetWindowsPin,
+    ] {
         let reply = world
             .api_path(action, dev::AE_FULLY_MANAGED, just_reason())
             .await;
@@ -226,11 +261,18 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
 async fn legacy_platforms_are_named_in_the_answer() {
     let world = World::start().await;
     let reply = world
-        .api_path(Action::ResetWindowsPin, dev::WINDOWS_10_MOBILE, just_reason())
+        .api_path(
+            Action::ResetWindowsPin,
+            dev::WINDOWS_10_MOBILE,
+            just_reason(),
+        )
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let msg = reply.body["message"].as_str().unwrap();
-    assert!(msg.contains("out of support") && msg.contains("may never check in again"), "{msg}");
+    assert!(
+        msg.contains("out of support") && msg.contains("may never check in again"),
+        "{msg}"
+    );
     let status = world
         .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
         .await;
@@ -245,14 +287,24 @@ async fn legacy_platforms_are_named_in_the_answer() {
         .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
         .await;
     let hint = status.body["actions"][0]["hint"].as_str().unwrap();
-    assert!(hint.contains("new PIN") && !hint.contains("removed"), "{hint}");
+    assert!(
+        hint.contains("new PIN") && !hint.contains("removed"),
+        "{hint}"
+    );
 
     let reply = world
-        .api_path(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_6, just_reason())
+        .api_path(
+            Action::ResetPasscode,
+            dev::ANDROID_DEVICE_ADMIN_6,
+            just_reason(),
+        )
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let msg = reply.body["message"].as_str().unwrap();
-    assert!(msg.contains("legacy") && msg.contains("below Android 7.0"), "{msg}");
+    assert!(
+        msg.contains("legacy") && msg.contains("below Android 7.0"),
+        "{msg}"
+    );
     let dry = world
         .api_path(
             Action::ResetPasscode,
@@ -260,12 +312,19 @@ async fn legacy_platforms_are_named_in_the_answer() {
             json!({"reason": "r", "dryRun": true}),
         )
         .await;
-    assert!(dry.body["message"].as_str().unwrap().contains("legacy"), "{:?}", dry.body);
+    assert!(
+        dry.body["message"].as_str().unwrap().contains("legacy"),
+        "{:?}",
+        dry.body
+    );
     // A current platform carries no such notice.
     let reply = world
         .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
         .await;
     let msg = reply.body["message"].as_str().unwrap();
-    assert!(!msg.contains("legacy") && !msg.contains("out of support"), "{msg}");
+    assert!(
+        !msg.contains("legacy") && !msg.contains("out of support"),
+        "{msg}"
+    );
     assert_eq!(world.total_posts().await, 3);
 }

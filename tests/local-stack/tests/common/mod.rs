@@ -269,7 +269,11 @@ pub async fn patch_device(world: &World, id: &str, patch: Value) {
     for (key, value) in patch.as_object().expect("patch is an object") {
         device[key] = value.clone();
     }
-    world.sim().put_device(&device).await.expect("device replaced");
+    world
+        .sim()
+        .put_device(&device)
+        .await
+        .expect("device replaced");
 }
 
 /// The `$filter`s of the device lists Graph was asked for.
