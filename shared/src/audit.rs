@@ -16,7 +16,7 @@
 use crate::action::Action;
 use crate::error::ServiceError;
 use crate::metrics::{self, GraphCounts};
-use crate::response::Outcome;
+use crate::outcome::Outcome;
 use crate::trigger::{Caller, Source};
 use serde::Serialize;
 use std::io::Write;
@@ -37,6 +37,8 @@ pub struct AuditRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<&'a str>,
     pub dry_run: bool,
+    /// The caller asked to replace a pending passcode action.
+    pub replace_pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<&'a str>,
     /// How the caller named the device.
@@ -57,6 +59,8 @@ pub struct AuditRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_request_id: Option<&'a str>,
     pub passcode_returned: bool,
+    /// A pending passcode action was replaced by this request's.
+    pub replaced_pending: bool,
     pub duration_ms: u64,
     pub graph_calls: u32,
     pub graph_retries: u32,
@@ -173,6 +177,7 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         reason: request.and_then(|r| r.reason.as_deref()),
         ticket: request.and_then(|r| r.ticket.as_deref()),
         dry_run: request.is_some_and(|r| r.dry_run),
+        replace_pending: request.is_some_and(|r| r.replace_pending),
         idempotency_key: request.and_then(|r| r.idempotency_key.as_deref()),
         device_ref: request.map(|r| r.device.describe()),
         device_id: device.map(|d| d.id.as_str()),
@@ -188,6 +193,7 @@ pub fn record<'a>(input: &'a AuditInput<'a>) -> AuditRecord<'a> {
         error_code,
         graph_request_id,
         passcode_returned: input.passcode_returned,
+        replaced_pending: input.result.as_ref().is_ok_and(Outcome::replaced_pending),
         duration_ms: input.duration.as_millis() as u64,
         graph_calls: graph.calls,
         graph_retries: graph.retries,

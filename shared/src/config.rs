@@ -126,7 +126,7 @@ impl Config {
         let pending_window = minutes(
             get("PENDING_WINDOW_MINUTES"),
             "PENDING_WINDOW_MINUTES",
-            15,
+            480,
             1..=1440,
         )?;
         let secret_ttl = seconds(
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(c.authority_host, "https://login.microsoftonline.com");
         assert_eq!(c.graph_scope(), "https://graph.microsoft.com/.default");
         assert!(!c.return_passcode);
-        assert_eq!(c.pending_window, Duration::from_secs(900));
+        assert_eq!(c.pending_window, Duration::from_secs(8 * 3600));
         assert_eq!(
             c.token_url("t1"),
             "https://login.microsoftonline.com/t1/oauth2/v2.0/token"

@@ -16,10 +16,19 @@
 //!   docs; the reset itself is the same Graph call either way.
 //! * Windows 10 Mobile needs `joinType == azureADJoined` on record; an
 //!   unknown join type is refused.
+//! * Graph does not document the set of `operatingSystem` values ("Windows,
+//!   iOS, etc."), and Entra's records of the same devices read
+//!   `AndroidForWork`, `AndroidEnterprise`, `AndroidAOSP`, `iPhone`, ... So
+//!   the OS is recognised by family, ignoring case (`android*`, `windows*`,
+//!   iOS/iPadOS/iPhone/iPad, macOS/Mac OS X/OS X, visionOS); within a
+//!   family the enrollment fields decide. Anything else is refused with
+//!   `unsupportedPlatform` naming the value seen: a platform is never
+//!   guessed into one that would allow the action.
 
 use crate::action::Action;
 use crate::device::ManagedDevice;
 use crate::error::ErrorCode;
+use crate::request::clip;
 
 /// How Intune manages the device, as far as passcode actions care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +50,33 @@ pub enum Platform {
     MacOs,
     WindowsDesktop,
     Windows10Mobile,
+    /// Any other operating system, recognised or not.
     Other,
+}
+
+impl Platform {
+    /// Intune shows the new passcode of a finished reset (Android rows).
+    pub fn is_android(self) -> bool {
+        matches!(
+            self,
+            Platform::AndroidEnterpriseDedicated
+                | Platform::AndroidEnterpriseFullyManaged
+                | Platform::AndroidEnterpriseCorporateWorkProfile
+                | Platform::AndroidEnterprisePersonalWorkProfile
+                | Platform::AospUserAssociated
+                | Platform::AospUserless
+                | Platform::AndroidDeviceAdministrator
+                | Platform::AndroidUnknown
+        )
+    }
+
+    /// The passcode is cleared, not replaced (Apple rows).
+    pub fn is_apple(self) -> bool {
+        matches!(
+            self,
+            Platform::AppleDeviceEnrollment | Platform::AppleUserEnrollment | Platform::VisionOs
+        )
+    }
 }
 
 /// A condition an allowed row may add.
@@ -82,7 +117,7 @@ const DEVICE_ADMIN_7: &str = "Android device administrator can reset a passcode 
 const WORK_PROFILE_8: &str = "A work-profile passcode reset needs Android 8.0 or later. Ask the user to change the work-profile passcode on the device, or remove and re-enroll the work profile.";
 const VISIONOS_1_1: &str = "Remove passcode on Apple Vision Pro needs visionOS 1.1 or later. Update the device first; until then the passcode can't be removed remotely.";
 const WINDOWS_MOBILE_PIN: &str = "Windows 10 Mobile PIN reset needs the Creators Update (10.0.15063) or later on a device joined to Entra ID (not just registered). Windows 10 Mobile is out of support: have the user reset the PIN on the device, or retire it.";
-const OTHER_OS: &str = "Intune has no remote passcode reset for this operating system.";
+const OTHER_OS: &str = "This function has no passcode action for the operating system Intune reports for this device, or doesn't recognise it, so nothing was sent rather than guess. Check the device in the Intune admin center (Devices > All devices).";
 
 use Condition::*;
 use Rule::*;
@@ -230,17 +265,17 @@ pub fn check(action: Action, device: &ManagedDevice) -> Result<Platform, Refusal
         code: ErrorCode::UnsupportedPlatform,
         message,
     };
+    // The values as Graph sent them, quoted and cut short: they name what
+    // was seen, and can't make a huge message.
+    let quoted = |value: &Option<String>| match value.as_deref() {
+        Some(v) if !v.trim().is_empty() => format!("{:?}", clip(v)),
+        _ => "none".to_string(),
+    };
     let seen = format!(
-        " (Intune reports {} {}, enrollment type {}.)",
-        device
-            .operating_system
-            .as_deref()
-            .unwrap_or("an unknown OS"),
-        device.os_version.as_deref().unwrap_or(""),
-        device
-            .device_enrollment_type
-            .as_deref()
-            .unwrap_or("unknown")
+        " (Intune reports operatingSystem {}, osVersion {}, deviceEnrollmentType {}.)",
+        quoted(&device.operating_system),
+        quoted(&device.os_version),
+        quoted(&device.device_enrollment_type),
     );
     match rule {
         Allowed => Ok(platform),
@@ -271,17 +306,20 @@ fn holds(condition: Condition, device: &ManagedDevice) -> bool {
     }
 }
 
-/// Places a device in the matrix from Graph beta's fields.
+/// Places a device in the matrix from Graph beta's fields. The OS family is
+/// read tolerantly (see the module notes); an unrecognised value is `Other`.
 pub fn classify(device: &ManagedDevice) -> Platform {
     let os = device
         .operating_system
         .as_deref()
         .unwrap_or("")
+        .trim()
         .to_ascii_lowercase();
     let enrollment = device.device_enrollment_type.as_deref().unwrap_or("");
+    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| os.starts_with(p));
     match os.as_str() {
-        "android" => classify_android(device, enrollment),
-        "ios" | "ipados" => {
+        _ if starts(&["android"]) => classify_android(device, enrollment),
+        _ if starts(&["ios", "ipados", "iphone", "ipad"]) => {
             let user_enrollment = [
                 "appleUserEnrollment",
                 "appleUserEnrollmentWithServiceAccount",
@@ -295,9 +333,9 @@ pub fn classify(device: &ManagedDevice) -> Platform {
                 Platform::AppleDeviceEnrollment
             }
         }
-        "visionos" => Platform::VisionOs,
-        "macos" | "mac os x" | "macosx" => Platform::MacOs,
-        _ if os.starts_with("windows") => {
+        _ if starts(&["visionos"]) => Platform::VisionOs,
+        _ if starts(&["macos", "mac os", "os x", "osx"]) => Platform::MacOs,
+        _ if starts(&["windows"]) => {
             let phone = os.contains("mobile")
                 || os.contains("phone")
                 || eq(&device.device_type, "windowsPhone")
@@ -391,413 +429,222 @@ fn capitalise(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn device(
-        os: &str,
-        version: &str,
-        enrollment: &str,
-        agent: &str,
-        device_type: &str,
-        join: &str,
-    ) -> ManagedDevice {
-        ManagedDevice {
-            id: "11111111-0000-4000-8000-000000000001".into(),
-            operating_system: Some(os.into()),
-            os_version: Some(version.into()),
-            device_enrollment_type: Some(enrollment.into()),
-            management_agent: Some(agent.into()),
-            device_type: Some(device_type.into()),
-            join_type: Some(join.into()),
-            management_state: Some("managed".into()),
-            ..Default::default()
-        }
-    }
-
     const R: Action = Action::ResetPasscode;
     const M: Action = Action::RemovePasscode;
     const W: Action = Action::ResetWindowsPin;
     const S: Action = Action::Status;
 
-    /// (device, platform, [allowed for reset, remove, windows pin, status])
-    fn assert_row(d: ManagedDevice, platform: Platform, allowed: [bool; 4]) {
-        assert_eq!(classify(&d), platform, "{d:?}");
-        for (action, expected) in [R, M, W, S].into_iter().zip(allowed) {
-            let verdict = check(action, &d);
-            assert_eq!(
-                verdict.is_ok(),
-                expected,
-                "{platform:?} {action}: {verdict:?}"
-            );
-            if let Err(refusal) = verdict {
-                assert_eq!(refusal.code, ErrorCode::UnsupportedPlatform);
-                assert!(
-                    refusal.message.len() > 40,
-                    "reason too thin: {}",
-                    refusal.message
-                );
+    /// The Graph fields the matrix reads.
+    #[derive(Clone, Copy)]
+    struct Fields {
+        os: &'static str,
+        version: &'static str,
+        enrollment: &'static str,
+        agent: &'static str,
+        device_type: &'static str,
+        join: &'static str,
+    }
+
+    impl Fields {
+        fn device(self) -> ManagedDevice {
+            ManagedDevice {
+                id: "11111111-0000-4000-8000-000000000001".into(),
+                operating_system: Some(self.os.into()),
+                os_version: Some(self.version.into()),
+                device_enrollment_type: Some(self.enrollment.into()),
+                management_agent: Some(self.agent.into()),
+                device_type: Some(self.device_type.into()),
+                join_type: Some(self.join.into()),
+                management_state: Some("managed".into()),
+                ..Default::default()
             }
         }
     }
 
-    #[test]
-    fn android_enterprise_dedicated() {
-        let d = device(
-            "Android",
-            "13",
-            "androidEnterpriseDedicatedDevice",
-            "mdm",
-            "androidEnterprise",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AndroidEnterpriseDedicated,
-            [true, false, false, true],
-        );
-    }
-
-    #[test]
-    fn android_enterprise_fully_managed() {
-        let d = device(
-            "Android",
-            "14",
-            "androidEnterpriseFullyManaged",
-            "mdm",
-            "androidEnterprise",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AndroidEnterpriseFullyManaged,
-            [true, false, false, true],
-        );
-    }
-
-    #[test]
-    fn android_enterprise_corporate_work_profile() {
-        let d = device(
-            "Android",
-            "12",
-            "androidEnterpriseCorporateWorkProfile",
-            "mdm",
-            "androidEnterprise",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AndroidEnterpriseCorporateWorkProfile,
-            [true, false, false, true],
-        );
-    }
-
-    #[test]
-    fn android_personal_work_profile_8_and_later() {
-        let d = device(
-            "Android",
-            "8.0",
-            "userEnrollment",
-            "mdm",
-            "androidForWork",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AndroidEnterprisePersonalWorkProfile,
-            [true, false, false, true],
-        );
-    }
-
-    #[test]
-    fn android_personal_work_profile_7_is_refused() {
-        let d = device(
-            "Android",
-            "7.1.2",
-            "userEnrollment",
-            "mdm",
-            "androidForWork",
-            "unknown",
-        );
-        assert_row(
-            d.clone(),
-            Platform::AndroidEnterprisePersonalWorkProfile,
-            [false, false, false, true],
-        );
-        assert!(
-            check(R, &d)
-                .unwrap_err()
-                .message
-                .contains("Android 8.0 or later")
-        );
-    }
-
-    #[test]
-    fn aosp_user_associated_and_userless() {
-        let d = device(
-            "Android",
-            "12",
-            "androidAOSPUserOwnedDeviceEnrollment",
-            "intuneAosp",
-            "android",
-            "unknown",
-        );
-        assert_row(d, Platform::AospUserAssociated, [true, false, false, true]);
-        let d = device(
-            "Android",
-            "10",
-            "androidAOSPUserlessDeviceEnrollment",
-            "intuneAosp",
-            "android",
-            "unknown",
-        );
-        assert_row(d, Platform::AospUserless, [true, false, false, true]);
-    }
-
-    #[test]
-    fn android_device_administrator_6_is_allowed() {
-        let d = device(
-            "Android",
-            "6.0.1",
-            "userEnrollment",
-            "mdm",
-            "android",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AndroidDeviceAdministrator,
-            [true, false, false, true],
-        );
-    }
-
-    #[test]
-    fn android_device_administrator_7_and_later_is_refused() {
-        for version in ["7.0", "10"] {
-            let d = device(
-                "Android",
-                version,
-                "userEnrollment",
-                "mdm",
-                "android",
-                "unknown",
-            );
-            assert_row(
-                d.clone(),
-                Platform::AndroidDeviceAdministrator,
-                [false, false, false, true],
-            );
-            assert!(
-                check(R, &d)
-                    .unwrap_err()
-                    .message
-                    .contains("Android 6.x or earlier")
-            );
+    const fn f(
+        os: &'static str,
+        version: &'static str,
+        enrollment: &'static str,
+        agent: &'static str,
+        device_type: &'static str,
+        join: &'static str,
+    ) -> Fields {
+        Fields {
+            os,
+            version,
+            enrollment,
+            agent,
+            device_type,
+            join,
         }
     }
 
-    #[test]
-    fn android_that_cannot_be_placed_is_refused() {
-        let d = device(
-            "Android",
-            "14",
-            "unknown",
-            "mdm",
-            "androidEnterprise",
-            "unknown",
-        );
-        assert_row(d, Platform::AndroidUnknown, [false, false, false, true]);
+    /// One row of the support matrix as a test: the device, where it lands,
+    /// which of [reset, remove, windows pin, status] it may take, and what
+    /// a refusal of `says.0` must contain.
+    struct Case {
+        fields: Fields,
+        platform: Platform,
+        allowed: [bool; 4],
+        says: Option<(Action, &'static str)>,
     }
 
-    #[test]
-    fn ios_and_ipados_device_enrollment() {
-        let d = device(
-            "iOS",
-            "17.5.1",
-            "appleBulkWithUser",
-            "mdm",
-            "iPhone",
-            "unknown",
-        );
-        assert_row(
-            d,
-            Platform::AppleDeviceEnrollment,
-            [false, true, false, true],
-        );
-        let d = device("iPadOS", "17.4", "userEnrollment", "mdm", "iPad", "unknown");
-        assert_row(
-            d,
-            Platform::AppleDeviceEnrollment,
-            [false, true, false, true],
-        );
-    }
+    use Platform as P;
+    const ANDROID_ONLY: [bool; 4] = [true, false, false, true];
+    const APPLE_ONLY: [bool; 4] = [false, true, false, true];
+    const NONE: [bool; 4] = [false, false, false, true];
+
+    #[rustfmt::skip]
+    const CASES: &[Case] = &[
+        Case { fields: f("Android", "13", "androidEnterpriseDedicatedDevice", "mdm", "androidEnterprise", "unknown"), platform: P::AndroidEnterpriseDedicated, allowed: ANDROID_ONLY, says: Some((M, "Use reset-passcode instead")) },
+        Case { fields: f("Android", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), platform: P::AndroidEnterpriseFullyManaged, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "12", "androidEnterpriseCorporateWorkProfile", "mdm", "androidEnterprise", "unknown"), platform: P::AndroidEnterpriseCorporateWorkProfile, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "8.0", "userEnrollment", "mdm", "androidForWork", "unknown"), platform: P::AndroidEnterprisePersonalWorkProfile, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "7.1.2", "userEnrollment", "mdm", "androidForWork", "unknown"), platform: P::AndroidEnterprisePersonalWorkProfile, allowed: NONE, says: Some((R, "Android 8.0 or later")) },
+        Case { fields: f("Android", "unknown", "userEnrollment", "mdm", "androidForWork", "unknown"), platform: P::AndroidEnterprisePersonalWorkProfile, allowed: NONE, says: Some((R, "Android 8.0 or later")) },
+        Case { fields: f("Android", "12", "androidAOSPUserOwnedDeviceEnrollment", "intuneAosp", "android", "unknown"), platform: P::AospUserAssociated, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "10", "androidAOSPUserlessDeviceEnrollment", "intuneAosp", "android", "unknown"), platform: P::AospUserless, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "6.0.1", "userEnrollment", "mdm", "android", "unknown"), platform: P::AndroidDeviceAdministrator, allowed: ANDROID_ONLY, says: None },
+        Case { fields: f("Android", "7.0", "userEnrollment", "mdm", "android", "unknown"), platform: P::AndroidDeviceAdministrator, allowed: NONE, says: Some((R, "Android 6.x or earlier")) },
+        Case { fields: f("Android", "10", "userEnrollment", "mdm", "android", "unknown"), platform: P::AndroidDeviceAdministrator, allowed: NONE, says: Some((R, "Android 6.x or earlier")) },
+        Case { fields: f("Android", "14", "unknown", "mdm", "androidEnterprise", "unknown"), platform: P::AndroidUnknown, allowed: NONE, says: Some((R, "doesn't show how this Android device is enrolled")) },
+        Case { fields: f("iOS", "17.5.1", "appleBulkWithUser", "mdm", "iPhone", "unknown"), platform: P::AppleDeviceEnrollment, allowed: APPLE_ONLY, says: Some((R, "Use remove-passcode instead")) },
+        Case { fields: f("iPadOS", "17.4", "userEnrollment", "mdm", "iPad", "unknown"), platform: P::AppleDeviceEnrollment, allowed: APPLE_ONLY, says: None },
+        Case { fields: f("iOS", "17.2", "appleUserEnrollment", "mdm", "iPhone", "unknown"), platform: P::AppleUserEnrollment, allowed: NONE, says: Some((M, "Apple User Enrollment")) },
+        Case { fields: f("iOS", "17.2", "appleUserEnrollmentWithServiceAccount", "mdm", "iPhone", "unknown"), platform: P::AppleUserEnrollment, allowed: NONE, says: Some((M, "Apple User Enrollment")) },
+        Case { fields: f("iOS", "18.1", "appleAccountDrivenUserEnrollment", "mdm", "iPhone", "unknown"), platform: P::AppleUserEnrollment, allowed: NONE, says: Some((M, "Apple User Enrollment")) },
+        Case { fields: f("visionOS", "1.1", "appleBulkWithUser", "mdm", "visionOS", "unknown"), platform: P::VisionOs, allowed: APPLE_ONLY, says: None },
+        Case { fields: f("visionOS", "1.0.2", "appleBulkWithUser", "mdm", "visionOS", "unknown"), platform: P::VisionOs, allowed: NONE, says: Some((M, "visionOS 1.1 or later")) },
+        Case { fields: f("macOS", "14.5", "appleBulkWithUser", "mdm", "macMDM", "unknown"), platform: P::MacOs, allowed: NONE, says: Some((R, "Remote lock")) },
+        Case { fields: f("Windows", "10.0.22631.3880", "windowsAzureADJoin", "mdm", "desktop", "azureADJoined"), platform: P::WindowsDesktop, allowed: NONE, says: Some((W, "I forgot my PIN")) },
+        Case { fields: f("Windows", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "windowsPhone", "azureADJoined"), platform: P::Windows10Mobile, allowed: [false, false, true, true], says: Some((R, "Use reset-windows-pin instead")) },
+        Case { fields: f("Windows", "10.0.14393.2551", "windowsAzureADJoin", "mdm", "windowsPhone", "azureADJoined"), platform: P::Windows10Mobile, allowed: NONE, says: Some((W, "Creators Update")) },
+        Case { fields: f("Windows", "10.0.15063.1631", "userEnrollment", "mdm", "windowsPhone", "azureADRegistered"), platform: P::Windows10Mobile, allowed: NONE, says: Some((W, "joined to Entra ID")) },
+        Case { fields: f("Linux", "22.04", "unknown", "mdm", "linux", "unknown"), platform: P::Other, allowed: NONE, says: Some((R, "\"Linux\"")) },
+    ];
 
     #[test]
-    fn apple_user_enrollment_is_never_eligible() {
-        for enrollment in [
-            "appleUserEnrollment",
-            "appleUserEnrollmentWithServiceAccount",
-            "appleAccountDrivenUserEnrollment",
+    fn the_support_matrix() {
+        for case in CASES {
+            let d = case.fields.device();
+            let label = format!("{:?} {}", case.platform, case.fields.version);
+            assert_eq!(classify(&d), case.platform, "{label}");
+            for (action, expected) in [R, M, W, S].into_iter().zip(case.allowed) {
+                let verdict = check(action, &d);
+                assert_eq!(verdict.is_ok(), expected, "{label} {action}: {verdict:?}");
+                if let Err(refusal) = verdict {
+                    assert_eq!(refusal.code, ErrorCode::UnsupportedPlatform, "{label}");
+                    assert!(refusal.message.len() > 40, "reason too thin: {refusal:?}");
+                }
+            }
+            if let Some((action, text)) = case.says {
+                let message = check(action, &d).unwrap_err().message;
+                assert!(message.contains(text), "{label} {action}: {message}");
+            }
+        }
+    }
+
+    /// Spellings of `operatingSystem` seen in Graph and in Entra's records
+    /// of the same devices, with the enrollment fields of a row that allows
+    /// the action: each lands on that row.
+    #[rustfmt::skip]
+    const SPELLINGS: &[(&str, Fields, Platform)] = &[
+        ("android", f("android", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
+        ("ANDROID", f("ANDROID", "13", "androidEnterpriseDedicatedDevice", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseDedicated),
+        ("AndroidEnterprise", f("AndroidEnterprise", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
+        ("AndroidForWork", f("AndroidForWork", "11", "userEnrollment", "mdm", "androidForWork", "unknown"), P::AndroidEnterprisePersonalWorkProfile),
+        ("AndroidAOSP", f("AndroidAOSP", "12", "androidAOSPUserlessDeviceEnrollment", "intuneAosp", "android", "unknown"), P::AospUserless),
+        (" Android ", f(" Android ", "6.0.1", "userEnrollment", "mdm", "android", "unknown"), P::AndroidDeviceAdministrator),
+        ("ios", f("ios", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
+        ("IPADOS", f("IPADOS", "17.4", "userEnrollment", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
+        ("iPhone", f("iPhone", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
+        ("iPad", f("iPad", "17.4", "appleBulkWithUser", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
+        ("VisionOS", f("VisionOS", "2.0", "appleBulkWithUser", "mdm", "visionOS", "unknown"), P::VisionOs),
+        ("Windows 10 Mobile", f("Windows 10 Mobile", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
+        ("WindowsPhone", f("WindowsPhone", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
+    ];
+
+    #[test]
+    fn operating_system_spellings_land_on_their_row() {
+        for (spelling, fields, platform) in SPELLINGS {
+            let d = fields.device();
+            assert_eq!(classify(&d), *platform, "{spelling:?}");
+            let action = if platform.is_android() {
+                R
+            } else if platform.is_apple() {
+                M
+            } else {
+                W
+            };
+            assert!(check(action, &d).is_ok(), "{spelling:?} {action}");
+        }
+        // Family spellings of platforms without a passcode action.
+        for (spelling, platform) in [
+            ("Mac OS X", P::MacOs),
+            ("OS X", P::MacOs),
+            ("macos", P::MacOs),
+            ("Windows 11", P::WindowsDesktop),
+            ("WINDOWS", P::WindowsDesktop),
+            ("Windows Holographic", P::WindowsDesktop),
         ] {
-            let d = device("iOS", "17.2", enrollment, "mdm", "iPhone", "unknown");
-            assert_row(
-                d.clone(),
-                Platform::AppleUserEnrollment,
-                [false, false, false, true],
-            );
-            assert!(
-                check(M, &d)
-                    .unwrap_err()
-                    .message
-                    .contains("Apple User Enrollment")
-            );
+            let d = f(spelling, "1", "unknown", "mdm", "unknown", "unknown").device();
+            assert_eq!(classify(&d), platform, "{spelling:?}");
         }
     }
 
     #[test]
-    fn visionos_from_1_1() {
-        let d = device(
-            "visionOS",
-            "1.1",
-            "appleBulkWithUser",
-            "mdm",
-            "visionOS",
-            "unknown",
-        );
-        assert_row(d, Platform::VisionOs, [false, true, false, true]);
-        let d = device(
-            "visionOS",
-            "1.0.2",
-            "appleBulkWithUser",
-            "mdm",
-            "visionOS",
-            "unknown",
-        );
-        assert_row(d, Platform::VisionOs, [false, false, false, true]);
-    }
-
-    #[test]
-    fn macos_is_refused_with_remote_lock_hint() {
-        let d = device(
-            "macOS",
-            "14.5",
-            "appleBulkWithUser",
-            "mdm",
-            "macMDM",
-            "unknown",
-        );
-        assert_row(d.clone(), Platform::MacOs, [false, false, false, true]);
-        assert!(check(R, &d).unwrap_err().message.contains("Remote lock"));
-    }
-
-    #[test]
-    fn windows_desktop_is_refused_with_self_service_pin_reset() {
-        let d = device(
-            "Windows",
-            "10.0.22631.3880",
-            "windowsAzureADJoin",
-            "mdm",
-            "desktop",
-            "azureADJoined",
-        );
-        assert_row(
-            d.clone(),
-            Platform::WindowsDesktop,
-            [false, false, false, true],
-        );
-        let msg = check(W, &d).unwrap_err().message;
-        assert!(
-            msg.contains("I forgot my PIN") && msg.contains("PIN reset service"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn windows_10_mobile_creators_update_entra_joined() {
-        let d = device(
-            "Windows",
-            "10.0.15063.1631",
-            "windowsAzureADJoin",
-            "mdm",
-            "windowsPhone",
-            "azureADJoined",
-        );
-        assert_row(d, Platform::Windows10Mobile, [false, false, true, true]);
-    }
-
-    #[test]
-    fn windows_10_mobile_before_creators_update_or_not_joined_is_refused() {
-        let d = device(
-            "Windows",
-            "10.0.14393.2551",
-            "windowsAzureADJoin",
-            "mdm",
-            "windowsPhone",
-            "azureADJoined",
-        );
-        assert_row(d, Platform::Windows10Mobile, [false, false, false, true]);
-        let d = device(
-            "Windows",
-            "10.0.15063.1631",
-            "userEnrollment",
-            "mdm",
-            "windowsPhone",
-            "azureADRegistered",
-        );
-        assert_row(
-            d.clone(),
-            Platform::Windows10Mobile,
-            [false, false, false, true],
-        );
-        assert!(
-            check(W, &d)
-                .unwrap_err()
-                .message
-                .contains("Creators Update")
-        );
-    }
-
-    #[test]
-    fn unknown_operating_systems_are_refused() {
-        let d = device("Linux", "22.04", "unknown", "mdm", "linux", "unknown");
-        assert_row(d, Platform::Other, [false, false, false, true]);
-    }
-
-    #[test]
-    fn wrong_function_names_the_right_one() {
-        let iphone = device(
-            "iOS",
-            "17.5.1",
-            "appleBulkWithUser",
-            "mdm",
-            "iPhone",
-            "unknown",
-        );
-        let msg = check(R, &iphone).unwrap_err().message;
-        assert!(msg.contains("Use remove-passcode instead"), "{msg}");
-        let pixel = device(
-            "Android",
-            "14",
-            "androidEnterpriseFullyManaged",
-            "mdm",
-            "androidEnterprise",
-            "unknown",
-        );
-        assert!(
-            check(M, &pixel)
-                .unwrap_err()
-                .message
-                .contains("Use reset-passcode instead")
-        );
+    fn unrecognised_operating_systems_are_refused_naming_the_value() {
+        for os in [
+            "", "Linux", "ChromeOS", "tvOS", "Tizen", "Andriod", "AOSP", "Win", "Unknown",
+        ] {
+            // Enrollment fields of an eligible Android device must not pull an
+            // unrecognised OS into a row that allows the reset.
+            let d = f(
+                os,
+                "14",
+                "androidEnterpriseFullyManaged",
+                "intuneAosp",
+                "androidEnterprise",
+                "azureADJoined",
+            )
+            .device();
+            assert_eq!(classify(&d), P::Other, "{os:?}");
+            for action in [R, M, W] {
+                let refusal = check(action, &d).unwrap_err();
+                assert_eq!(refusal.code, ErrorCode::UnsupportedPlatform);
+                let named = if os.is_empty() {
+                    "operatingSystem none".to_string()
+                } else {
+                    format!("operatingSystem \"{os}\"")
+                };
+                assert!(
+                    refusal.message.contains(&named),
+                    "{os:?}: {}",
+                    refusal.message
+                );
+            }
+            assert!(check(S, &d).is_ok(), "status works for any managed device");
+        }
+        let mut missing = f("x", "1", "unknown", "mdm", "unknown", "unknown").device();
+        missing.operating_system = None;
+        assert_eq!(classify(&missing), P::Other);
+        let long = "Q".repeat(10_000);
+        let mut huge = missing.clone();
+        huge.operating_system = Some(long);
+        assert!(check(R, &huge).unwrap_err().message.len() < 1000);
     }
 
     #[test]
     fn not_managed_is_refused_for_every_action() {
-        let mut d = device(
+        let mut d = f(
             "Android",
             "14",
             "androidEnterpriseFullyManaged",
             "mdm",
             "androidEnterprise",
             "unknown",
-        );
+        )
+        .device();
         d.management_state = Some("retirePending".into());
         for action in Action::ALL {
             let refusal = check(action, &d).unwrap_err();
@@ -818,15 +665,5 @@ mod tests {
         assert!(compare(&[8], &[8, 0]).is_eq());
         assert!(compare(&[7, 1, 2], &[8]).is_lt());
         assert!(compare(&[10], &[7]).is_gt());
-        // An unreadable version fails version-gated rows.
-        let d = device(
-            "Android",
-            "unknown",
-            "userEnrollment",
-            "mdm",
-            "androidForWork",
-            "unknown",
-        );
-        assert!(check(R, &d).is_err());
     }
 }

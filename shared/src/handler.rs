@@ -6,23 +6,29 @@
 //! ```
 //!
 //! This is the only module that writes to Intune, and it writes at most one
-//! `resetPasscode` per invocation.
+//! `resetPasscode` per invocation. `run` returns what happened, an
+//! [`Outcome`] or a failure that says whether the POST may have reached
+//! Intune; the idempotency record and the audit take what they need from
+//! that. What the handler decides on its own (the pending window, handing
+//! out passcodes) is its [`Policy`].
 
 use crate::action::Action;
 use crate::audit;
-use crate::device::{ManagedDevice, parse_time};
-use crate::eligibility;
+use crate::config::Config;
+use crate::device::{DeviceSummary, ManagedDevice, parse_time};
+use crate::eligibility::{self, Platform};
 use crate::error::{ErrorCode, ServiceError};
 use crate::graph::{Graph, PostResult};
 use crate::idempotency::{self, Claim, IdempotencyStore, RequestKey};
 use crate::lookup;
+use crate::outcome::{ActionStatus, Outcome, PendingAction, PlatformNotice, status_hint};
 use crate::request::PasscodeRequest;
-use crate::response::{self, ActionStatus, Outcome};
+use crate::response;
 use crate::retry::Deadline;
 use crate::trigger::{self, Caller, Source};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// Everything an execution environment builds once and reuses.
@@ -31,6 +37,29 @@ pub struct App {
     pub graph: Graph,
     /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
     pub idempotency: Option<IdempotencyStore>,
+    pub policy: Policy,
+}
+
+/// What the handler decides on its own, apart from how Graph is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A `resetPasscode` started within this window and still pending
+    /// blocks a new one (`alreadyPending`) unless the request says
+    /// `replacePending`. The default is a full Android check-in cycle
+    /// (8 hours): a shorter window lets a retry issue a second passcode
+    /// while the first is still on its way to the device.
+    pub pending_window: Duration,
+    /// `passcode-status` may hand the Android passcode to API callers.
+    pub return_passcode: bool,
+}
+
+impl Policy {
+    pub fn from_config(config: &Config) -> Policy {
+        Policy {
+            pending_window: config.pending_window,
+            return_passcode: config.return_passcode,
+        }
+    }
 }
 
 /// What one invocation knows about itself.
@@ -39,6 +68,22 @@ struct Invocation<'a> {
     deadline: Deadline,
     source: Source,
     caller: &'a Caller,
+}
+
+/// How a run ended without an outcome: the error, and whether the POST
+/// may have reached Intune (then the idempotency claim is kept).
+struct Failure {
+    error: ServiceError,
+    post_maybe_sent: bool,
+}
+
+impl From<ServiceError> for Failure {
+    fn from(error: ServiceError) -> Failure {
+        Failure {
+            error,
+            post_maybe_sent: false,
+        }
+    }
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
@@ -54,9 +99,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
         source: incoming.source,
         caller: &incoming.caller,
     };
-    let mut passcode_returned = false;
     let result = match &incoming.request {
-        Ok(request) => run_once(app, request, &invocation, &mut passcode_returned).await,
+        Ok(request) => run_once(app, request, &invocation).await,
         Err(e) => Err(e.clone()),
     };
 
@@ -67,7 +111,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
         caller: &incoming.caller,
         request: incoming.request.as_ref().ok(),
         result: &result,
-        passcode_returned,
+        passcode_returned: result.as_ref().is_ok_and(Outcome::passcode_returned),
         duration: started.elapsed(),
         metrics_namespace: &app.graph.config().metrics_namespace,
     };
@@ -90,14 +134,13 @@ async fn run_once(
     app: &App,
     request: &PasscodeRequest,
     invocation: &Invocation<'_>,
-    passcode_returned: &mut bool,
 ) -> Result<Outcome, ServiceError> {
     let store = app
         .idempotency
         .as_ref()
         .filter(|_| app.action != Action::Status && !request.dry_run);
     let Some(store) = store else {
-        return run(app, request, invocation, passcode_returned, &mut false).await;
+        return run(app, request, invocation).await.map_err(|f| f.error);
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let key = RequestKey::for_request(app.action, request, invocation.caller, now, store.window());
@@ -119,96 +162,110 @@ async fn run_once(
             return Err(idempotency::in_progress_error(&key, retry_after));
         }
     }
-    let mut outcome_unknown = false;
-    let result = run(
-        app,
-        request,
-        invocation,
-        passcode_returned,
-        &mut outcome_unknown,
-    )
-    .await;
-    match &result {
-        Ok(outcome) => store.complete(&key, invocation.request_id, outcome).await,
+    match run(app, request, invocation).await {
+        Ok(outcome) => {
+            store.complete(&key, invocation.request_id, &outcome).await;
+            Ok(outcome)
+        }
         // The POST may have reached Intune: keep the claim until it expires
         // so an immediate retry cannot send a second passcode.
-        Err(_) if outcome_unknown => {}
-        Err(_) => store.release(&key, invocation.request_id).await,
+        Err(failure) if failure.post_maybe_sent => Err(failure.error),
+        Err(failure) => {
+            store.release(&key, invocation.request_id).await;
+            Err(failure.error)
+        }
     }
-    result
 }
 
 async fn run(
     app: &App,
     request: &PasscodeRequest,
     invocation: &Invocation<'_>,
-    passcode_returned: &mut bool,
-    outcome_unknown: &mut bool,
-) -> Result<Outcome, ServiceError> {
-    let (source, deadline) = (invocation.source, &invocation.deadline);
+) -> Result<Outcome, Failure> {
+    let deadline = &invocation.deadline;
     let device = lookup::find_device(&app.graph, &request.device, deadline).await?;
-    eligibility::check(app.action, &device).map_err(|r| ServiceError::new(r.code, r.message))?;
+    let platform = eligibility::check(app.action, &device)
+        .map_err(|r| ServiceError::new(r.code, r.message))?;
 
     if app.action == Action::Status {
-        let with_passcode = app.graph.config().return_passcode && source.is_api();
-        let actions = action_statuses(&device, with_passcode);
-        *passcode_returned = actions.iter().any(|a| a.passcode.is_some());
+        let with_passcode = app.policy.return_passcode && invocation.source.is_api();
         return Ok(Outcome::Status {
             device: device.summary(),
-            actions,
+            actions: action_statuses(&device, platform, with_passcode),
         });
     }
 
+    let notice = PlatformNotice::for_platform(platform);
     let now = OffsetDateTime::now_utc();
-    let pending = pending_reset(&device, now, app.graph.config().pending_window);
+    let pending = pending_reset(&device, now, app.policy.pending_window);
+    // A pending action blocks a new one unless the caller asked to replace it.
+    let (replaced, blocked_by) = if request.replace_pending {
+        (pending, None)
+    } else {
+        (None, pending)
+    };
     if request.dry_run {
         return Ok(Outcome::DryRun {
             device: device.summary(),
-            would_send: pending.is_none(),
+            would_send: blocked_by.is_none(),
+            would_replace: replaced,
+            notice,
         });
     }
-    if let Some(since) = pending {
+    if let Some(pending) = blocked_by {
         return Ok(Outcome::AlreadyPending {
             device: device.summary(),
-            pending_since: since,
+            pending_since: pending.since,
+            notice,
         });
     }
 
     let previous_start = device.latest_reset().and_then(|r| r.started_at());
-    match app.graph.reset_passcode(&device.id, deadline).await? {
-        PostResult::Accepted { graph_request_id } => Ok(Outcome::Accepted {
-            device: device.summary(),
-            graph_request_id,
-        }),
+    let (summary, graph_request_id) = match app.graph.reset_passcode(&device.id, deadline).await? {
+        PostResult::Accepted { graph_request_id } => (device.summary(), graph_request_id),
         PostResult::Unknown { why } => {
-            *outcome_unknown = true;
-            confirm_unknown_post(app, &device, previous_start, now, &why, deadline).await
+            let reread = confirm_unknown_post(app, &device, previous_start, now, &why, deadline)
+                .await
+                .map_err(|error| Failure {
+                    error,
+                    post_maybe_sent: true,
+                })?;
+            (reread, None)
         }
-    }
+    };
+    Ok(Outcome::Accepted {
+        device: summary,
+        graph_request_id,
+        replaced,
+        notice,
+    })
 }
 
 /// A `resetPasscode` that is pending/active and started within the window.
-/// `Some(startDateTime)` when there is one; a pending entry whose time can't
-/// be read counts as pending (sending a second passcode is the worse error).
+/// A pending entry whose time can't be read counts as pending (sending a
+/// second passcode is the worse error).
 fn pending_reset(
     device: &ManagedDevice,
     now: OffsetDateTime,
-    window: std::time::Duration,
-) -> Option<Option<String>> {
+    window: Duration,
+) -> Option<PendingAction> {
     let latest = device.latest_reset()?;
     if !latest.in_progress() {
         return None;
     }
     match latest.started_at() {
         Some(start) if now - start > window => None,
-        _ => Some(latest.start_date_time.clone()),
+        _ => Some(PendingAction {
+            since: latest.start_date_time.clone(),
+        }),
     }
 }
 
 /// The POST may or may not have reached Intune. Read the device again: a
-/// new `resetPasscode` entry means it did. Otherwise nothing is re-sent; the
-/// caller (or Lambda's retry) can safely try again, and that attempt will
-/// see any entry that shows up late through the duplicate check.
+/// new `resetPasscode` entry means it did (the answer is the device as
+/// re-read). Otherwise nothing is re-sent; the caller (or Lambda's retry)
+/// can safely try again, and that attempt will see any entry that shows up
+/// late through the duplicate check.
 async fn confirm_unknown_post(
     app: &App,
     device: &ManagedDevice,
@@ -216,7 +273,7 @@ async fn confirm_unknown_post(
     sent_at: OffsetDateTime,
     why: &str,
     deadline: &Deadline,
-) -> Result<Outcome, ServiceError> {
+) -> Result<DeviceSummary, ServiceError> {
     tracing::warn!(device_id = %device.id, "outcome of resetPasscode unknown ({why}); reading the device again");
     let unknown = |detail: &str| {
         ServiceError::new(
@@ -240,21 +297,18 @@ async fn confirm_unknown_post(
         })
     });
     match new_entry {
-        Some(_) => Ok(Outcome::Accepted {
-            device: reread.summary(),
-            graph_request_id: None,
-        }),
+        Some(_) => Ok(reread.summary()),
         None => Err(unknown(
             "Intune shows no new passcode action for the device",
         )),
     }
 }
 
-fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionStatus> {
-    let android = device
-        .operating_system
-        .as_deref()
-        .is_some_and(|os| os.eq_ignore_ascii_case("android"));
+fn action_statuses(
+    device: &ManagedDevice,
+    platform: Platform,
+    with_passcode: bool,
+) -> Vec<ActionStatus> {
     let mut results: Vec<_> = device.device_action_results.iter().flatten().collect();
     results.sort_by_key(|r| std::cmp::Reverse(r.start_date_time.as_deref().and_then(parse_time)));
     results
@@ -270,8 +324,9 @@ fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionSta
                 action: r.action_name.clone().unwrap_or_else(|| "unknown".into()),
                 hint: r
                     .is_reset_passcode()
-                    .then(|| hint(&state, android))
-                    .flatten(),
+                    .then(|| status_hint(&state, platform))
+                    .flatten()
+                    .map(str::to_string),
                 state,
                 started_at: r.start_date_time.clone(),
                 updated_at: r.last_updated_date_time.clone(),
@@ -279,33 +334,6 @@ fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionSta
             }
         })
         .collect()
-}
-
-/// What a state means for the agent, for passcode actions.
-fn hint(state: &str, android: bool) -> Option<String> {
-    let text = match (state.to_ascii_lowercase().as_str(), android) {
-        ("pending" | "active", _) => {
-            "Intune is waiting for the device to check in. A device that is online picks it up within minutes; an offline one at its next check-in (about every 8 hours)."
-        }
-        ("done", true) => {
-            "Done. The new passcode is shown in the Intune admin center for 7 days; the user enters it on the device."
-        }
-        ("done", false) => {
-            "Done. The passcode was removed; the user sets a new one if a passcode policy requires it."
-        }
-        ("notsupported", true) => {
-            "Intune reports the reset as not supported. On a personally-owned work profile the reset token isn't active: the user must set a work-profile passcode and accept the prompt that allows passcode reset. Also check that a passcode policy is assigned."
-        }
-        ("failed", true) => {
-            "The reset failed. Android passcode reset fails when no device configuration policy requires a passcode; assign one and retry."
-        }
-        ("failed", false) => {
-            "Remove passcode failed. Intune may hold an outdated unlock token for this device; if a retry fails too, only a wipe restores access."
-        }
-        ("canceled", _) => "The action was canceled in Intune.",
-        _ => return None,
-    };
-    Some(text.to_string())
 }
 
 #[cfg(test)]
@@ -334,19 +362,41 @@ mod tests {
         parse_time(text).unwrap()
     }
 
-    const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// The default window: a full Android check-in cycle.
+    const WINDOW: Duration = Duration::from_secs(8 * 60 * 60);
+
+    fn since(text: &str) -> Option<PendingAction> {
+        Some(PendingAction {
+            since: Some(text.into()),
+        })
+    }
 
     #[test]
     fn pending_within_the_window_suppresses_a_second_post() {
         let d = with_reset("pending", "2026-11-26T05:00:00Z");
+        // A retry 20 minutes or 2 hours later finds the first reset still
+        // on its way to the device.
+        for later in [
+            "2026-11-26T05:20:00Z",
+            "2026-11-26T07:00:00Z",
+            "2026-11-26T12:59:00Z",
+        ] {
+            assert_eq!(
+                pending_reset(&d, at(later), WINDOW),
+                since("2026-11-26T05:00:00Z"),
+                "{later}"
+            );
+        }
         assert_eq!(
-            pending_reset(&d, at("2026-11-26T05:10:00Z"), WINDOW),
-            Some(Some("2026-11-26T05:00:00Z".into()))
-        );
-        assert_eq!(
-            pending_reset(&d, at("2026-11-26T05:16:00Z"), WINDOW),
+            pending_reset(&d, at("2026-11-26T13:01:00Z"), WINDOW),
             None,
             "stale"
+        );
+        let short = Duration::from_secs(15 * 60);
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T05:16:00Z"), short),
+            None,
+            "configured window"
         );
         let d = with_reset("active", "2026-11-26T05:00:00Z");
         assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
@@ -359,25 +409,36 @@ mod tests {
             );
         }
         let d = with_reset("pending", "not a time");
-        assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
+        assert_eq!(
+            pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW),
+            since("not a time")
+        );
     }
 
     #[test]
     fn passcode_only_when_done_and_allowed() {
+        let android = Platform::AndroidEnterpriseDedicated;
         let d = with_reset("done", "2026-11-26T05:00:00Z");
         assert_eq!(
-            action_statuses(&d, true)[0].passcode.as_deref(),
+            action_statuses(&d, android, true)[0].passcode.as_deref(),
             Some("13572468")
         );
-        assert_eq!(action_statuses(&d, false)[0].passcode, None);
+        assert_eq!(action_statuses(&d, android, false)[0].passcode, None);
         let d = with_reset("pending", "2026-11-26T05:00:00Z");
-        assert_eq!(action_statuses(&d, true)[0].passcode, None);
+        let pending = &action_statuses(&d, android, true)[0];
+        assert_eq!(pending.passcode, None);
+        assert!(pending.hint.as_deref().unwrap().contains("check in"));
+    }
+
+    #[test]
+    fn a_finished_windows_mobile_reset_speaks_of_a_new_pin() {
+        let mut d = with_reset("done", "2026-11-26T05:00:00Z");
+        d.operating_system = Some("Windows".into());
+        let status = &action_statuses(&d, Platform::Windows10Mobile, false)[0];
+        let hint = status.hint.as_deref().unwrap();
         assert!(
-            action_statuses(&d, true)[0]
-                .hint
-                .as_deref()
-                .unwrap()
-                .contains("check in")
+            hint.contains("new PIN") && !hint.contains("removed"),
+            "{hint}"
         );
     }
 }

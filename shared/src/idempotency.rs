@@ -37,8 +37,8 @@
 
 use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
+use crate::outcome::Outcome;
 use crate::request::PasscodeRequest;
-use crate::response::Outcome;
 use crate::retry::Deadline;
 use crate::trigger::Caller;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -100,15 +100,23 @@ impl RequestKey {
             let window = window.as_secs().max(1) as i64;
             let bucket = now_unix.div_euclid(window).to_string();
             let field = |v: &Option<String>| v.clone().unwrap_or_default();
-            let hash = hex_sha256(&[
-                scope,
-                &device,
-                &caller.kind,
-                &field(&caller.principal),
-                &field(&caller.user),
-                &field(&caller.requested_by),
-                &bucket,
-            ]);
+            let mut fields = vec![
+                scope.to_string(),
+                device.clone(),
+                caller.kind.clone(),
+                field(&caller.principal),
+                field(&caller.user),
+                field(&caller.requested_by),
+                bucket,
+            ];
+            // A request that replaces a pending action is another request
+            // than the one that started it, even from the same caller in the
+            // same window: otherwise it would only get the first answer back.
+            if request.replace_pending {
+                fields.push("replacePending".to_string());
+            }
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let hash = hex_sha256(&fields);
             (format!("{scope}#auto#{hash}"), KeyOrigin::Derived)
         };
         RequestKey {
@@ -405,6 +413,7 @@ mod tests {
             ticket: None,
             requested_by: None,
             dry_run: false,
+            replace_pending: false,
             idempotency_key: key.map(str::to_string),
         }
     }
@@ -487,6 +496,13 @@ mod tests {
             key("SN1", &caller, 600, Action::RemovePasscode),
             "action"
         );
+        let mut replacing = request("SN1", None);
+        replacing.replace_pending = true;
+        let replace = |now| {
+            RequestKey::for_request(Action::ResetPasscode, &replacing, &caller, now, WINDOW).id
+        };
+        assert_ne!(base, replace(600), "replacePending is another request");
+        assert_eq!(replace(600), replace(899), "and is itself deduplicated");
     }
 
     #[test]
@@ -527,6 +543,7 @@ mod tests {
         let outcome = Outcome::AlreadyPending {
             device: Default::default(),
             pending_since: Some("2026-11-26T05:00:00Z".into()),
+            notice: None,
         };
         let record = item(&[
             (STATUS, s(COMPLETED)),

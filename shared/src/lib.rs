@@ -16,7 +16,8 @@
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
-//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes |
+//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
+//! | [`outcome`] | how a request ended (plain types) and what it tells the agent |
 //! | [`response`] | answers per trigger |
 //! | [`audit`] | the per-invocation audit record (with its metrics) |
 //! | [`metrics`] | per-invocation Graph call counts for the audit record |
@@ -37,6 +38,7 @@ pub mod idempotency;
 pub mod logging;
 pub mod lookup;
 pub mod metrics;
+pub mod outcome;
 pub mod request;
 pub mod response;
 pub mod retry;
@@ -99,9 +101,11 @@ fn build_app(action: Action, config: config::Config) -> Result<handler::App, Box
             config.idempotency_window,
         )
     });
+    let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,
         graph: graph::Graph::new(http, config, secrets),
         idempotency,
+        policy,
     })
 }

@@ -9,7 +9,7 @@
 use crate::device::ManagedDevice;
 use crate::error::{Candidate, ErrorCode, ServiceError};
 use crate::graph::Graph;
-use crate::request::DeviceRef;
+use crate::request::{DeviceRef, imei_digits};
 use crate::retry::Deadline;
 
 /// The device, read by id with its `deviceActionResults` (list answers may
@@ -75,8 +75,11 @@ pub fn pick_one(
 }
 
 /// Exact comparison of the identifier with the device's own field. Case is
-/// ignored (Graph's `eq` ignores it too), nothing else: no trimming, no
-/// prefix or substring matches, no Unicode folding beyond lower case.
+/// ignored (serial numbers are printed in upper case, callers type them in
+/// any case), nothing else: no trimming, no prefix or substring matches, no
+/// Unicode folding beyond lower case. IMEIs compare digits only, because
+/// Apple devices report them grouped with spaces and Android devices don't;
+/// the digits themselves must all be equal.
 pub fn matches(device: &DeviceRef, d: &ManagedDevice) -> bool {
     let same = |field: &Option<String>, wanted: &str| {
         field
@@ -86,7 +89,11 @@ pub fn matches(device: &DeviceRef, d: &ManagedDevice) -> bool {
     match device {
         DeviceRef::Id(id) => d.id.eq_ignore_ascii_case(id),
         DeviceRef::SerialNumber(s) => same(&d.serial_number, s),
-        DeviceRef::Imei(i) => same(&d.imei, i),
+        DeviceRef::Imei(i) => d
+            .imei
+            .as_deref()
+            .map(imei_digits)
+            .is_some_and(|digits| !digits.is_empty() && digits == *i),
         DeviceRef::AzureAdDeviceId(a) => same(&d.azure_ad_device_id, a),
         DeviceRef::User {
             user_principal_name,
@@ -167,6 +174,28 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::AmbiguousDevice);
+    }
+
+    #[test]
+    fn imeis_match_in_either_stored_form_and_only_whole() {
+        let with_imei = |id: &str, imei: &str| ManagedDevice {
+            id: id.into(),
+            imei: Some(imei.into()),
+            ..Default::default()
+        };
+        let tenant = vec![
+            with_imei("apple", "35 445506 652132 5"),
+            with_imei("android", "354455066521333"),
+            with_imei("longer", "3544550665213251"),
+            with_imei("wifi-only", ""),
+        ];
+        let found = pick_one(&DeviceRef::Imei("354455066521325".into()), tenant.clone());
+        assert_eq!(found.unwrap().id, "apple");
+        let found = pick_one(&DeviceRef::Imei("354455066521333".into()), tenant.clone());
+        assert_eq!(found.unwrap().id, "android");
+        // A prefix of a longer IMEI is not that IMEI.
+        let err = pick_one(&DeviceRef::Imei("35445506652132".into()), tenant).unwrap_err();
+        assert_eq!(err.code, ErrorCode::DeviceNotFound);
     }
 
     #[test]

@@ -78,13 +78,37 @@ impl DeviceRef {
     }
 
     /// The `$filter` that asks Graph for this device. Graph may ignore it (see
-    /// `lookup`), so results are always re-checked with [`DeviceRef::matches`].
+    /// `lookup`), so results are always re-checked with `lookup::matches`.
+    ///
+    /// Intune stores some identifiers in more than one form, so those ask for
+    /// each form with `or` on the same property (the schema documents `eq`
+    /// and `or` for `imei` and `serialNumber`, in v1.0 and beta):
+    /// * IMEI: Apple devices report it grouped with spaces
+    ///   (`35 445506 652132 5`), Android devices as bare digits.
+    /// * Serial number: whether Graph's `eq` ignores case is not documented,
+    ///   and serials are printed in upper case, so a serial with lower-case
+    ///   letters is also asked for in upper case.
     pub fn odata_filter(&self) -> Option<String> {
         let eq = |prop: &str, value: &str| format!("{prop} eq '{}'", odata_escape(value));
+        let any_of = |prop: &str, values: &[String]| {
+            let mut forms: Vec<String> = Vec::with_capacity(values.len());
+            for value in values {
+                if !forms.contains(value) {
+                    forms.push(value.clone());
+                }
+            }
+            forms
+                .iter()
+                .map(|v| eq(prop, v))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
         match self {
             DeviceRef::Id(_) => None,
-            DeviceRef::SerialNumber(v) => Some(eq("serialNumber", v)),
-            DeviceRef::Imei(v) => Some(eq("imei", v)),
+            DeviceRef::SerialNumber(v) => {
+                Some(any_of("serialNumber", &[v.clone(), v.to_ascii_uppercase()]))
+            }
+            DeviceRef::Imei(v) => Some(any_of("imei", &[v.clone(), apple_imei_form(v)])),
             DeviceRef::AzureAdDeviceId(v) => Some(eq("azureADDeviceId", v)),
             DeviceRef::User {
                 user_principal_name,
@@ -102,6 +126,25 @@ impl DeviceRef {
     }
 }
 
+/// An IMEI the way Apple devices report it to Intune: groups of 2, 6 and 6
+/// digits, then the rest (the check digit, or the IMEISV's two version
+/// digits), separated by single spaces: `354455066521325` → `35 445506 652132 5`.
+pub fn apple_imei_form(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + 3);
+    for (i, c) in digits.chars().enumerate() {
+        if matches!(i, 2 | 8 | 14) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The digits of an IMEI as Intune stores it, whatever the grouping.
+pub fn imei_digits(value: &str) -> String {
+    value.chars().filter(char::is_ascii_digit).collect()
+}
+
 /// Doubles single quotes, the only escape an OData string literal has.
 pub fn odata_escape(value: &str) -> String {
     value.replace('\'', "''")
@@ -115,6 +158,9 @@ pub struct PasscodeRequest {
     pub ticket: Option<String>,
     pub requested_by: Option<String>,
     pub dry_run: bool,
+    /// Send a new passcode action even though one is still pending (the
+    /// first passcode is then superseded). Off by default: see `handler`.
+    pub replace_pending: bool,
     pub idempotency_key: Option<String>,
 }
 
@@ -126,6 +172,7 @@ const REQUEST_FIELDS: &[&str] = &[
     "ticket",
     "requestedBy",
     "dryRun",
+    "replacePending",
     "idempotencyKey",
     "action",
 ];
@@ -191,11 +238,8 @@ pub fn parse_request(
             "\"requestedBy\" is only accepted from EventBridge; API callers are identified by their credentials",
         ));
     }
-    let dry_run = match body.get("dryRun") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ServiceError::invalid("\"dryRun\" must be true or false")),
-    };
+    let dry_run = optional_flag(body, "dryRun")?;
+    let replace_pending = optional_flag(body, "replacePending")?;
     let idempotency_key = optional_text(body, "idempotencyKey", 128)?;
     if let Some(key) = &idempotency_key
         && !key
@@ -213,8 +257,20 @@ pub fn parse_request(
         ticket,
         requested_by,
         dry_run,
+        replace_pending,
         idempotency_key,
     })
+}
+
+/// `true` / `false`, absent or null meaning false.
+fn optional_flag(body: &Map<String, Value>, name: &str) -> Result<bool, ServiceError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ServiceError::invalid(format!(
+            "\"{name}\" must be true or false"
+        ))),
+    }
 }
 
 fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
@@ -598,6 +654,56 @@ mod tests {
             "serialNumber eq 'A1'"
         );
         assert_eq!(DeviceRef::Id("x".into()).odata_filter(), None);
+    }
+
+    #[test]
+    fn stored_forms_of_imeis_and_serials_are_asked_for() {
+        // Android stores bare digits, Apple groups them with spaces.
+        assert_eq!(
+            DeviceRef::Imei("354455066521325".into())
+                .odata_filter()
+                .unwrap(),
+            "imei eq '354455066521325' or imei eq '35 445506 652132 5'"
+        );
+        assert_eq!(apple_imei_form("35445506652132"), "35 445506 652132");
+        assert_eq!(apple_imei_form("3544550665213251"), "35 445506 652132 51");
+        assert_eq!(imei_digits("35 445506 652132 5"), "354455066521325");
+        // A lower-case serial is also asked for as printed (upper case).
+        assert_eq!(
+            DeviceRef::SerialNumber("r58n10ae001".into())
+                .odata_filter()
+                .unwrap(),
+            "serialNumber eq 'r58n10ae001' or serialNumber eq 'R58N10AE001'"
+        );
+        assert_eq!(
+            DeviceRef::SerialNumber("R58N10AE001".into())
+                .odata_filter()
+                .unwrap(),
+            "serialNumber eq 'R58N10AE001'"
+        );
+    }
+
+    #[test]
+    fn replace_pending_is_a_flag() {
+        let dev = json!({"serialNumber": "A1"});
+        let r = parse(json!({"device": dev, "reason": "r"}), None, WRITE).unwrap();
+        assert!(!r.replace_pending);
+        let r = parse(
+            json!({"device": dev, "reason": "r", "replacePending": true}),
+            None,
+            WRITE,
+        )
+        .unwrap();
+        assert!(r.replace_pending);
+        let msg = invalid_message(parse(
+            json!({"device": dev, "reason": "r", "replacePending": "yes"}),
+            None,
+            WRITE,
+        ));
+        assert!(
+            msg.contains("\"replacePending\" must be true or false"),
+            "{msg}"
+        );
     }
 
     #[test]

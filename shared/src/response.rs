@@ -8,158 +8,63 @@
 //!   error so Lambda retries it and, in the end, sends it to OnFailure.
 
 use crate::action::Action;
-use crate::device::DeviceSummary;
 use crate::error::{ErrorCode, ServiceError};
+use crate::outcome::Outcome;
 use crate::trigger::Source;
 use lambda_runtime::Diagnostic;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// How one action on one device went (for `passcode-status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionStatus {
-    pub action: String,
-    pub state: String,
-    pub started_at: Option<String>,
-    pub updated_at: Option<String>,
-    /// Only for a finished Android reset, only over the API, only when
-    /// `RETURN_PASSCODE=true`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passcode: Option<String>,
-    /// What the state means for the agent, when there is something to do.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-/// How a request ended. Serialized only into the idempotency record (never
-/// with a passcode: `Status` outcomes are not stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "outcome",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum Outcome {
-    /// The action was sent; Intune runs it when the device checks in.
-    Accepted {
-        device: DeviceSummary,
-        graph_request_id: Option<String>,
-    },
-    /// A `resetPasscode` is still pending: nothing was sent.
-    AlreadyPending {
-        device: DeviceSummary,
-        pending_since: Option<String>,
-    },
-    /// Nothing was sent; says what would have happened.
-    DryRun {
-        device: DeviceSummary,
-        would_send: bool,
-    },
-    Status {
-        device: DeviceSummary,
-        actions: Vec<ActionStatus>,
-    },
-    /// A repeat of a finished request (same idempotency key): the first
-    /// request's outcome, answered again. Nothing was done now.
-    Replayed {
-        original: Box<Outcome>,
-        original_request_id: String,
-    },
-}
-
-impl Outcome {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Accepted { .. } => "accepted",
-            Outcome::AlreadyPending { .. } => "alreadyPending",
-            Outcome::DryRun { .. } => "dryRun",
-            Outcome::Status { .. } => "status",
-            Outcome::Replayed { .. } => "replayed",
-        }
+/// The JSON answer for an outcome, the same for every trigger.
+fn outcome_body(outcome: &Outcome, action: Action, request_id: &str) -> Value {
+    // A replay answers like the first request did, so callers that branch
+    // on `outcome` need no special case, and says it is a replay.
+    if let Outcome::Replayed {
+        original,
+        original_request_id,
+    } = outcome
+    {
+        let mut body = outcome_body(original, action, request_id);
+        body["replayed"] = json!(true);
+        body["originalRequestId"] = json!(original_request_id);
+        body["message"] = json!(format!(
+            "{} This is the answer of an earlier request with the same idempotency key; nothing was sent again.",
+            body["message"].as_str().unwrap_or_default()
+        ));
+        return body;
     }
-
-    pub fn device(&self) -> &DeviceSummary {
-        match self {
-            Outcome::Accepted { device, .. }
-            | Outcome::AlreadyPending { device, .. }
-            | Outcome::DryRun { device, .. }
-            | Outcome::Status { device, .. } => device,
-            Outcome::Replayed { original, .. } => original.device(),
-        }
-    }
-
-    pub fn graph_request_id(&self) -> Option<&str> {
-        match self {
-            Outcome::Accepted {
-                graph_request_id, ..
-            } => graph_request_id.as_deref(),
-            Outcome::Replayed { original, .. } => original.graph_request_id(),
-            _ => None,
-        }
-    }
-
-    fn http_status(&self) -> u16 {
-        match self {
-            Outcome::Accepted { .. } => 202,
-            Outcome::Replayed { original, .. } => original.http_status(),
-            _ => 200,
-        }
-    }
-
-    fn body(&self, action: Action, request_id: &str) -> Value {
-        // A replay answers like the first request did, so callers that
-        // branch on `outcome` need no special case, and says it is a replay.
-        if let Outcome::Replayed {
-            original,
-            original_request_id,
-        } = self
-        {
-            let mut body = original.body(action, request_id);
-            body["replayed"] = json!(true);
-            body["originalRequestId"] = json!(original_request_id);
-            body["message"] = json!(format!(
-                "{} This is the answer of an earlier request with the same idempotency key; nothing was sent again.",
-                body["message"].as_str().unwrap_or_default()
-            ));
-            return body;
-        }
-        let mut body = json!({
-            "outcome": self.name(),
-            "action": action.event_action(),
-            "device": self.device(),
-            "requestId": request_id,
-        });
-        match self {
-            Outcome::Accepted {
-                graph_request_id, ..
-            } => {
-                body["graphRequestId"] = json!(graph_request_id);
-                body["message"] = json!(
-                    "Intune accepted the action; it runs when the device next checks in. Follow it with passcode-status."
-                );
+    let mut body = json!({
+        "outcome": outcome.name(),
+        "action": action.event_action(),
+        "device": outcome.device(),
+        "requestId": request_id,
+    });
+    match outcome {
+        Outcome::Accepted {
+            graph_request_id,
+            replaced,
+            ..
+        } => {
+            body["graphRequestId"] = json!(graph_request_id);
+            if let Some(pending) = replaced {
+                body["replacedPending"] = json!(true);
+                body["replacedPendingSince"] = json!(pending.since);
             }
-            Outcome::AlreadyPending { pending_since, .. } => {
-                body["pendingSince"] = json!(pending_since);
-                body["message"] = json!(
-                    "A passcode action for this device is still pending in Intune, so nothing was sent again."
-                );
-            }
-            Outcome::DryRun { would_send, .. } => {
-                body["wouldSend"] = json!(would_send);
-                body["message"] = json!(if *would_send {
-                    "Dry run: the device is eligible and the action would be sent. Nothing was sent."
-                } else {
-                    "Dry run: a passcode action is already pending, so nothing would be sent."
-                });
-            }
-            Outcome::Status { actions, .. } => {
-                body["actions"] = json!(actions);
-            }
-            Outcome::Replayed { .. } => {}
         }
-        body
+        Outcome::AlreadyPending { pending_since, .. } => {
+            body["pendingSince"] = json!(pending_since);
+        }
+        Outcome::DryRun { would_send, .. } => {
+            body["wouldSend"] = json!(would_send);
+        }
+        Outcome::Status { actions, .. } => {
+            body["actions"] = json!(actions);
+        }
+        Outcome::Replayed { .. } => {}
     }
+    if let Some(message) = outcome.message() {
+        body["message"] = json!(message);
+    }
+    body
 }
 
 /// The answer for the trigger.
@@ -173,7 +78,7 @@ pub fn render(
         return Ok(match result {
             Ok(outcome) => api_response(
                 outcome.http_status(),
-                &outcome.body(action, request_id),
+                &outcome_body(outcome, action, request_id),
                 None,
             ),
             Err(e) => api_response(
@@ -184,7 +89,7 @@ pub fn render(
         });
     }
     match result {
-        Ok(outcome) => Ok(outcome.body(action, request_id)),
+        Ok(outcome) => Ok(outcome_body(outcome, action, request_id)),
         Err(e) if e.transient => Err(Diagnostic {
             error_type: e.code.error_type().to_string(),
             error_message: e.message.clone(),
@@ -236,6 +141,8 @@ fn api_response(status: u16, body: &Value, retry_after: Option<std::time::Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::DeviceSummary;
+    use crate::outcome::PendingAction;
     use std::time::Duration;
 
     fn device() -> DeviceSummary {
@@ -260,6 +167,8 @@ mod tests {
         let ok = Ok(Outcome::Accepted {
             device: device(),
             graph_request_id: Some("g1".into()),
+            replaced: None,
+            notice: None,
         });
         let v = render(Source::ApiV2, Action::ResetPasscode, "r1", &ok).unwrap();
         assert_eq!(v["statusCode"], 202);
@@ -269,6 +178,20 @@ mod tests {
         assert_eq!(body["device"]["id"], "d1");
         assert_eq!(body["requestId"], "r1");
         assert_eq!(body["graphRequestId"], "g1");
+        assert!(body.get("replacedPending").is_none());
+
+        let replaced = Ok(Outcome::Accepted {
+            device: device(),
+            graph_request_id: Some("g2".into()),
+            replaced: Some(PendingAction {
+                since: Some("2026-11-26T05:00:00Z".into()),
+            }),
+            notice: None,
+        });
+        let body = body_of(&render(Source::ApiV2, Action::ResetPasscode, "r1", &replaced).unwrap());
+        assert_eq!(body["replacedPending"], true);
+        assert_eq!(body["replacedPendingSince"], "2026-11-26T05:00:00Z");
+        assert!(body["message"].as_str().unwrap().contains("superseded"));
 
         let mut err = ServiceError::new(ErrorCode::Throttled, "slow down");
         err.retry_after = Some(Duration::from_secs(7));
@@ -285,6 +208,8 @@ mod tests {
         let original = Outcome::Accepted {
             device: device(),
             graph_request_id: Some("g1".into()),
+            replaced: None,
+            notice: None,
         };
         let stored = serde_json::to_string(&original).unwrap();
         let restored: Outcome = serde_json::from_str(&stored).unwrap();
@@ -322,6 +247,8 @@ mod tests {
         let ok = Ok(Outcome::DryRun {
             device: device(),
             would_send: true,
+            would_replace: None,
+            notice: None,
         });
         let v = render(Source::Direct, Action::ResetPasscode, "r", &ok).unwrap();
         assert_eq!(v["outcome"], "dryRun");

@@ -58,6 +58,13 @@ const OS: &[&str] = &[
     "Linux",
     "ChromeOS",
     "",
+    "AndroidForWork",
+    "AndroidEnterprise",
+    "AndroidAOSP",
+    "iPhone",
+    "IPAD",
+    "tvOS",
+    "Andriod",
 ];
 const VERSION: &[&str] = &[
     "13",
@@ -171,6 +178,22 @@ fn check_device(d: &ManagedDevice) {
                 assert!(d.is_managed());
                 assert_eq!(p, platform);
                 if action.writes() {
+                    // Never guessed: an allowed platform's family is the one
+                    // the operatingSystem value names.
+                    let os = d
+                        .operating_system
+                        .as_deref()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
+                    let family: &[&str] = if p.is_android() {
+                        &["android"]
+                    } else if p.is_apple() {
+                        &["ios", "ipados", "iphone", "ipad", "visionos"]
+                    } else {
+                        &["windows"]
+                    };
+                    assert!(family.iter().any(|f| os.starts_with(f)), "{os:?} as {p:?}");
                     assert!(!matches!(
                         p,
                         Platform::MacOs

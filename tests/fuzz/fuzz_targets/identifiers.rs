@@ -3,7 +3,8 @@
 //! * the OData `$filter` is exactly the fixed text for its form with the
 //!   value in string literals that un-escape to the value (no injection);
 //! * the value matches a device that carries it, and `pick_one` picks it;
-//! * the value in a different case still matches (Graph's `eq` ignores case).
+//! * the value in a different case still matches (Graph's `eq` ignores case);
+//! * an IMEI also matches its Apple form (digits grouped with spaces).
 #![no_main]
 
 mod common;
@@ -12,7 +13,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use passcode_core::device::ManagedDevice;
 use passcode_core::lookup::{matches, pick_one};
-use passcode_core::request::{DeviceRef, ParseRules, parse_request};
+use passcode_core::request::{DeviceRef, ParseRules, apple_imei_form, parse_request};
 use serde_json::{Map, json};
 
 #[derive(Arbitrary, Debug)]
@@ -120,6 +121,14 @@ fuzz_target!(|input: Input| {
             assert!(matches(&upper(d), &device), "case matters for {d:?}");
             let picked = pick_one(d, vec![device.clone(), ManagedDevice::default()]).unwrap();
             assert_eq!(picked, device);
+            // An IMEI also matches the way Apple devices store it.
+            if let DeviceRef::Imei(x) = d {
+                let apple = ManagedDevice {
+                    imei: Some(apple_imei_form(x)),
+                    ..device.clone()
+                };
+                assert!(matches(d, &apple), "{d:?} does not match {:?}", apple.imei);
+            }
         }
         Err(e) => common::check_invalid(&e),
     }

@@ -5,11 +5,18 @@
 //! trap this module reproduces on purpose:
 //!
 //! * an expression that is well-formed OData but uses an unsupported
-//!   property (`deviceEnrollmentType`, `userId`, ...), operator (`ne`, `or`,
-//!   `in`, `not`) or function (`startswith`, `contains`, ...) is **silently
+//!   property (`deviceEnrollmentType`, `userId`, ...), operator (`ne`, `in`,
+//!   `not`) or function (`startswith`, `contains`, ...) is **silently
 //!   ignored**: the whole filter is dropped and every device comes back,
 //!   paged. Reported against Graph for `deviceEnrollmentType`, `userId`,
 //!   `skuFamily` and `ne`; clients must therefore re-check every match.
+//! * `or` is honoured only between `eq` conditions on one property whose
+//!   schema description documents `'eq' and 'or'` (`serialNumber`, `imei`,
+//!   `operatingSystem`, `managementState`), e.g.
+//!   `imei eq '354455066521325' or imei eq '35 445506 652132 5'`. The
+//!   entity's description says combinations of different properties must
+//!   use `and`, not `or`, so `or` across properties, or on a property
+//!   documented with `eq` only, is ignored like any other unsupported form.
 //! * an expression that does not parse (unbalanced quote, dangling `and`,
 //!   stray characters) is rejected with 400 `BadRequest`.
 //! * the supported form, `prop eq 'literal'` joined by `and`, compares
@@ -18,7 +25,9 @@
 
 use serde_json::{Map, Value};
 
-/// Properties whose `eq` filter Intune honours.
+/// Properties whose `eq` filter Intune honours (the filterable string
+/// properties of `../shared/reference/graph-managed-device-schema.json`
+/// that the simulated tenant carries).
 const SUPPORTED: &[&str] = &[
     "serialNumber",
     "imei",
@@ -29,19 +38,26 @@ const SUPPORTED: &[&str] = &[
     "managementState",
 ];
 
-/// One honoured `property eq 'value'` condition.
+/// Of those, the ones whose description documents `'eq' and 'or'`.
+const OR_ALLOWED: &[&str] = &["serialNumber", "imei", "operatingSystem", "managementState"];
+
+/// One honoured condition: `property eq 'value'`, or several such values of
+/// one property joined by `or`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Condition {
     /// Canonical property name.
     pub property: &'static str,
-    /// The literal, with `''` already unescaped.
-    pub value: String,
+    /// The literals (any one matches), with `''` already unescaped.
+    pub values: Vec<String>,
 }
 
 impl Condition {
     fn matches(&self, device: &Map<String, Value>) -> bool {
         match device.get(self.property).and_then(Value::as_str) {
-            Some(actual) => actual.to_lowercase() == self.value.to_lowercase(),
+            Some(actual) => {
+                let actual = actual.to_lowercase();
+                self.values.iter().any(|v| v.to_lowercase() == actual)
+            }
             None => false,
         }
     }
@@ -90,26 +106,71 @@ fn plan(expr: &Expr) -> Filter {
     }
 }
 
-/// True if `expr` is an `and`-tree of supported `eq` comparisons.
+/// True if `expr` is an `and`-tree of supported conditions.
 fn collect_supported(expr: &Expr, out: &mut Vec<Condition>) -> bool {
     match expr {
         Expr::And(left, right) => collect_supported(left, out) && collect_supported(right, out),
-        Expr::Compare {
-            left: Operand::Member(name),
-            op: CompareOp::Eq,
-            right: Operand::Str(value),
-        } => match SUPPORTED.iter().find(|p| p.eq_ignore_ascii_case(name)) {
-            Some(property) => {
+        Expr::Or(..) => match or_group(expr) {
+            Some(condition) => {
+                out.push(condition);
+                true
+            }
+            None => false,
+        },
+        _ => match supported_eq(expr) {
+            Some((property, value)) => {
                 out.push(Condition {
                     property,
-                    value: value.clone(),
+                    values: vec![value],
                 });
                 true
             }
             None => false,
         },
-        _ => false,
     }
+}
+
+/// `property eq 'literal'` on a supported property.
+fn supported_eq(expr: &Expr) -> Option<(&'static str, String)> {
+    let Expr::Compare {
+        left: Operand::Member(name),
+        op: CompareOp::Eq,
+        right: Operand::Str(value),
+    } = expr
+    else {
+        return None;
+    };
+    let property = SUPPORTED.iter().find(|p| p.eq_ignore_ascii_case(name))?;
+    Some((property, value.clone()))
+}
+
+/// An `or`-tree of `eq` comparisons, all on one property that documents `or`.
+fn or_group(expr: &Expr) -> Option<Condition> {
+    fn leaves<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match expr {
+            Expr::Or(left, right) => {
+                leaves(left, out);
+                leaves(right, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let mut branches = Vec::new();
+    leaves(expr, &mut branches);
+    let mut property = None;
+    let mut values = Vec::new();
+    for branch in branches {
+        let (name, value) = supported_eq(branch)?;
+        if property.is_some_and(|p| p != name) || !OR_ALLOWED.contains(&name) {
+            return None;
+        }
+        property = Some(name);
+        values.push(value);
+    }
+    Some(Condition {
+        property: property?,
+        values,
+    })
 }
 
 // ---------------------------------------------------------------- lexer
@@ -240,7 +301,7 @@ enum Operand {
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
     And(Box<Expr>, Box<Expr>),
-    Or,
+    Or(Box<Expr>, Box<Expr>),
     Not,
     Compare {
         left: Operand,
@@ -296,8 +357,8 @@ impl Parser {
     fn expr(&mut self) -> Result<Expr, String> {
         let mut left = self.and_expr()?;
         while self.eat_keyword("or") {
-            self.and_expr()?;
-            left = Expr::Or;
+            let right = self.and_expr()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
         }
         Ok(left)
     }
@@ -434,7 +495,10 @@ mod tests {
 
     fn apply(text: &str) -> Vec<(&'static str, String)> {
         match parse(text).unwrap() {
-            Filter::Apply(c) => c.into_iter().map(|c| (c.property, c.value)).collect(),
+            Filter::Apply(c) => c
+                .into_iter()
+                .map(|c| (c.property, c.values.join("|")))
+                .collect(),
             Filter::Ignored => panic!("{text} was ignored"),
         }
     }
@@ -467,6 +531,32 @@ mod tests {
     }
 
     #[test]
+    fn or_on_one_property_that_documents_it() {
+        assert_eq!(
+            apply("imei eq '354455066521325' or imei eq '35 445506 652132 5'"),
+            vec![("imei", "354455066521325|35 445506 652132 5".to_string())]
+        );
+        assert_eq!(
+            apply("serialNumber eq 'a' or SERIALNUMBER eq 'A' or serialNumber eq 'b'"),
+            vec![("serialNumber", "a|A|b".to_string())]
+        );
+        assert_eq!(
+            apply(
+                "(operatingSystem eq 'iOS' or operatingSystem eq 'iPadOS') and managementState eq 'managed'"
+            ),
+            vec![
+                ("operatingSystem", "iOS|iPadOS".to_string()),
+                ("managementState", "managed".to_string())
+            ]
+        );
+        let f = parse("imei eq '1' or imei eq '1 2'").unwrap();
+        let device = |imei: &str| json!({"imei": imei}).as_object().unwrap().clone();
+        assert!(f.matches(&device("1")));
+        assert!(f.matches(&device("1 2")));
+        assert!(!f.matches(&device("12")));
+    }
+
+    #[test]
     fn doubled_quote_is_an_escaped_quote() {
         assert_eq!(
             apply("deviceName eq 'Kim''s Pixel'"),
@@ -482,7 +572,11 @@ mod tests {
             "deviceEnrollmentType eq 'androidEnterpriseDedicatedDevice'",
             "userId eq '33333333-0000-4000-8000-000000000001'",
             "serialNumber ne 'x'",
-            "serialNumber eq 'a' or serialNumber eq 'b'",
+            "serialNumber eq 'a' or imei eq 'b'",
+            "deviceName eq 'a' or deviceName eq 'b'",
+            "azureADDeviceId eq 'a' or azureADDeviceId eq 'b'",
+            "imei eq 'a' or imei eq 'b' and deviceName eq 'c'",
+            "imei eq 'a' or imei ne 'b'",
             "startswith(deviceName,'KIOSK')",
             "contains(deviceName, 'KIOSK')",
             "startswith(deviceName,'K') and serialNumber eq 'x'",

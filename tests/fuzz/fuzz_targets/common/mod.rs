@@ -7,6 +7,8 @@ use passcode_core::Action;
 use passcode_core::audit::{self, AuditInput};
 use passcode_core::error::{ErrorCode, ServiceError};
 use passcode_core::request::{DeviceRef, PasscodeRequest};
+use passcode_core::outcome::Outcome;
+use passcode_core::request::apple_imei_form;
 use passcode_core::response;
 use passcode_core::trigger::Incoming;
 use serde_json::Value;
@@ -26,13 +28,13 @@ pub fn check_incoming(action: Action, inc: &Incoming) {
     }
     // The answer renders; a request error is never an invocation error.
     if let Err(e) = &inc.request {
-        let result = Err::<response::Outcome, _>(e.clone());
+        let result = Err::<Outcome, _>(e.clone());
         let answer = response::render(inc.source, action, "fuzz-request-id", &result)
             .unwrap_or_else(|d| panic!("invalidRequest became an invocation error: {d:?}"));
         check_error_answer(inc, e, &answer);
     }
     // The audit record serialises to one JSON line.
-    let result: Result<response::Outcome, ServiceError> = match &inc.request {
+    let result: Result<Outcome, ServiceError> = match &inc.request {
         Ok(_) => Err(ServiceError::new(ErrorCode::DeviceNotFound, "fuzz")),
         Err(e) => Err(e.clone()),
     };
@@ -182,10 +184,21 @@ pub fn check_filter(d: &DeviceRef) {
         return;
     };
     let (skeleton, literals) = split_filter(&filter).expect("every literal is closed");
+    let upper;
+    let spaced;
     let (expected, values): (&str, Vec<&str>) = match d {
         DeviceRef::Id(_) => unreachable!(),
+        // A serial with lower-case letters is also asked for in upper case.
+        DeviceRef::SerialNumber(v) if *v != v.to_ascii_uppercase() => {
+            upper = v.to_ascii_uppercase();
+            ("serialNumber eq '' or serialNumber eq ''", vec![v, &upper])
+        }
         DeviceRef::SerialNumber(v) => ("serialNumber eq ''", vec![v]),
-        DeviceRef::Imei(v) => ("imei eq ''", vec![v]),
+        // Both stored forms of an IMEI: bare digits and Apple's grouping.
+        DeviceRef::Imei(v) => {
+            spaced = apple_imei_form(v);
+            ("imei eq '' or imei eq ''", vec![v, &spaced])
+        }
         DeviceRef::AzureAdDeviceId(v) => ("azureADDeviceId eq ''", vec![v]),
         DeviceRef::User {
             user_principal_name,

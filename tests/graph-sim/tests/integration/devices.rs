@@ -141,7 +141,10 @@ async fn unsupported_filters_are_silently_ignored() {
         "userId eq '33333333-0000-4000-8000-000000000001'",
         "serialNumber ne 'R58N10AE001'",
         "startswith(deviceName,'KIOSK')",
-        "serialNumber eq 'R58N10AE001' or serialNumber eq 'R58N10AE002'",
+        // `or` across properties; the schema asks for `and` there.
+        "serialNumber eq 'R58N10AE001' or imei eq '350000000000002'",
+        // `or` on a property documented with `eq` only.
+        "deviceName eq 'KIOSK-LOBBY-01' or deviceName eq 'COBO-ALEX'",
     ] {
         let (found, _) = list_all(
             &sim,
@@ -150,6 +153,30 @@ async fn unsupported_filters_are_silently_ignored() {
         )
         .await;
         assert_eq!(found.len(), devices::TOTAL, "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn or_on_one_property_that_documents_it_is_honoured() {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    for (filter, expected) in [
+        (
+            "serialNumber eq 'R58N10AE001' or serialNumber eq 'r58n10ae002'",
+            vec![devices::AE_DEDICATED, devices::AE_FULLY_MANAGED],
+        ),
+        (
+            "imei eq '350000000000001' or imei eq '35 000000 000000 1'",
+            vec![devices::AE_DEDICATED],
+        ),
+    ] {
+        let (found, _) = list_all(
+            &sim,
+            &token,
+            &format!("/beta/deviceManagement/managedDevices?$filter={filter}"),
+        )
+        .await;
+        assert_eq!(ids(&found), expected, "{filter}");
     }
 }
 

@@ -331,3 +331,178 @@ async fn bad_requests_are_400_and_change_nothing() {
     }
     assert_eq!(world.graph_calls().await, 0);
 }
+
+/// A reset still pending two hours later (an Android device checks in about
+/// every 8 hours) blocks a second one; `replacePending: true` sends it
+/// anyway, and both the answer and the audit say so.
+#[tokio::test]
+async fn a_pending_reset_hours_old_blocks_a_new_one_unless_replaced() {
+    let world = World::start().await;
+    let two_hours_ago = (time::OffsetDateTime::now_utc() - time::Duration::hours(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    patch_device(
+        &world,
+        dev::AE_DEDICATED,
+        json!({"deviceActionResults": [{
+            "@odata.type": "#microsoft.graph.resetPasscodeActionResult",
+            "actionName": "resetPasscode",
+            "actionState": "pending",
+            "startDateTime": two_hours_ago,
+            "lastUpdatedDateTime": two_hours_ago,
+        }]}),
+    )
+    .await;
+
+    let retry = world
+        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
+        .await;
+    assert_eq!(
+        (retry.status, retry.outcome()),
+        (200, "alreadyPending"),
+        "{:?}",
+        retry.body
+    );
+    assert_eq!(retry.body["pendingSince"], two_hours_ago.as_str());
+    assert!(
+        retry.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"replacePending\": true"),
+        "the answer says how to replace it: {:?}",
+        retry.body
+    );
+    let dry = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r", "dryRun": true, "replacePending": true}),
+        )
+        .await;
+    assert_eq!(dry.body["wouldSend"], true, "{:?}", dry.body);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+
+    let replaced = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "user never got the first passcode", "replacePending": true}),
+        )
+        .await;
+    assert_eq!(
+        (replaced.status, replaced.outcome()),
+        (202, "accepted"),
+        "{:?}",
+        replaced.body
+    );
+    assert_eq!(replaced.body["replacedPending"], true);
+    assert_eq!(
+        replaced.body["replacedPendingSince"],
+        two_hours_ago.as_str()
+    );
+    assert!(
+        replaced.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("superseded")
+    );
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+
+    // From EventBridge the same: blocked, unless the detail says replacePending.
+    let detail = json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r", "requestedBy": "agent@contoso.com"});
+    let blocked = world.event(Action::ResetPasscode, detail.clone()).await;
+    assert_eq!(blocked.response().unwrap()["outcome"], "alreadyPending");
+    let mut replacing = detail;
+    replacing["replacePending"] = json!(true);
+    let sent = world.event(Action::ResetPasscode, replacing).await;
+    let result = sent.response().unwrap();
+    assert_eq!(result["outcome"], "accepted");
+    assert_eq!(result["replacedPending"], true);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 2);
+
+    let audits: Vec<(String, bool, bool)> = world
+        .audit_records()
+        .iter()
+        .filter(|a| a["function"] == "reset-passcode")
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap().to_string(),
+                a["replacePending"].as_bool().unwrap(),
+                a["replacedPending"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("alreadyPending", false, false),
+        ("dryRun", true, false),
+        ("accepted", true, true),
+        ("alreadyPending", false, false),
+        ("accepted", true, true),
+    ];
+    let expected: Vec<(String, bool, bool)> = expected
+        .iter()
+        .map(|(o, a, b)| (o.to_string(), *a, *b))
+        .collect();
+    assert_eq!(audits, expected);
+}
+
+/// Without the caller's say-so, a pending reset older than the old
+/// 15-minute window still blocks: the default window is 8 hours.
+#[tokio::test]
+async fn the_pending_window_is_configurable() {
+    let mut world = World::start().await;
+    let twenty_minutes_ago = (time::OffsetDateTime::now_utc() - time::Duration::minutes(20))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let pending = json!({"deviceActionResults": [{
+        "@odata.type": "#microsoft.graph.resetPasscodeActionResult",
+        "actionName": "resetPasscode",
+        "actionState": "pending",
+        "startDateTime": twenty_minutes_ago,
+    }]});
+    patch_device(&world, dev::AE_DEDICATED, pending.clone()).await;
+    let retry = world
+        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
+        .await;
+    assert_eq!(retry.outcome(), "alreadyPending", "{:?}", retry.body);
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
+    // A deployment that chose a 15-minute window sends after 20 minutes.
+    world
+        .respawn(Action::ResetPasscode, &[("PENDING_WINDOW_MINUTES", "15")])
+        .await;
+    let retry = world
+        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
+        .await;
+    assert_eq!(retry.outcome(), "accepted", "{:?}", retry.body);
+    assert!(retry.body.get("replacedPending").is_none());
+    assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
+}
+
+/// With the idempotency table, a `replacePending` request right after the
+/// first one (same caller, same device, same time window) is a request of
+/// its own: it is sent, not answered with the first request's reply.
+#[tokio::test]
+async fn replace_pending_is_its_own_request_for_the_idempotency_record() {
+    let world = World::start_idempotent().await;
+    let first = world
+        .api_path(Action::ResetPasscode, dev::AE_FULLY_MANAGED, just_reason())
+        .await;
+    assert_eq!(first.outcome(), "accepted", "{:?}", first.body);
+    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
+
+    let replaced = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::AE_FULLY_MANAGED,
+            json!({"reason": reason(), "replacePending": true}),
+        )
+        .await;
+    assert_eq!(replaced.outcome(), "accepted", "{:?}", replaced.body);
+    assert_eq!(replaced.body["replacedPending"], true);
+    assert!(
+        replaced.body.get("replayed").is_none(),
+        "{:?}",
+        replaced.body
+    );
+    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 2);
+}

@@ -291,3 +291,38 @@ pub fn by_id(id: &str) -> Value {
 pub fn with_device(device: Value) -> Value {
     json!({"device": device, "reason": reason()})
 }
+
+/// Changes fields of a seeded device the way a real tenant may hold them
+/// (another `operatingSystem` spelling, a spaced IMEI, an older pending
+/// action), keeping everything else.
+pub async fn patch_device(world: &World, id: &str, patch: Value) {
+    let mut device = world.sim().device(id).await.expect("seeded device");
+    for (key, value) in patch.as_object().expect("patch is an object") {
+        device[key] = value.clone();
+    }
+    world
+        .sim()
+        .put_device(&device)
+        .await
+        .expect("device replaced");
+}
+
+/// The `$filter`s of the device lists Graph was asked for.
+pub async fn list_filters(world: &World) -> Vec<String> {
+    world
+        .sim()
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.method == "GET" && r.device_id.is_none() && r.endpoint == "graph")
+        .filter_map(|r| filter_of(&r.query))
+        .collect()
+}
+
+/// `$filter=...` out of a logged (already percent-decoded) query string;
+/// the next option starts at `&$`.
+fn filter_of(query: &str) -> Option<String> {
+    let start = query.find("$filter=")? + "$filter=".len();
+    let rest = &query[start..];
+    Some(rest.split("&$").next().unwrap_or(rest).to_string())
+}

@@ -303,3 +303,81 @@ async fn odata_injection_attempts_change_nothing() {
     );
     assert_eq!(world.total_posts().await, 0);
 }
+
+/// Apple devices report the IMEI grouped with spaces, Android devices as
+/// bare digits; a caller's IMEI in either form finds either device, with one
+/// `$filter` that asks for both stored forms.
+#[tokio::test]
+async fn imeis_in_either_form_find_apple_and_android_devices() {
+    let world = World::start().await;
+    patch_device(&world, dev::IOS_ADE, json!({"imei": "35 445506 652132 5"})).await;
+    patch_device(
+        &world,
+        dev::MULTI_USER_IPHONE,
+        json!({"imei": "35 445506 652133 3"}),
+    )
+    .await;
+    let cases = [
+        // (action, caller's IMEI, device)
+        (Action::RemovePasscode, "354455066521325", dev::IOS_ADE),
+        (
+            Action::RemovePasscode,
+            "35 445506 652133 3",
+            dev::MULTI_USER_IPHONE,
+        ),
+        // Seeded Android IMEIs are stored as bare digits.
+        (
+            Action::ResetPasscode,
+            "350000000000002",
+            dev::AE_FULLY_MANAGED,
+        ),
+        (
+            Action::ResetPasscode,
+            "35 000000 000000 3",
+            dev::AE_CORPORATE_WORK_PROFILE,
+        ),
+    ];
+    for (action, imei, expected) in cases {
+        let reply = world
+            .api_body(action, with_device(json!({"imei": imei})))
+            .await;
+        assert_eq!(reply.status, 202, "{imei}: {:?}", reply.body);
+        assert_eq!(reply.body["device"]["id"], expected, "{imei}");
+        assert_eq!(world.posts(expected).await, 1, "{imei}");
+    }
+    assert_eq!(world.total_posts().await, 4);
+    let filters = list_filters(&world).await;
+    assert!(
+        filters.contains(&"imei eq '354455066521325' or imei eq '35 445506 652132 5'".to_string()),
+        "{filters:?}"
+    );
+    // A prefix of a stored IMEI is not that IMEI, spaced or not.
+    let reply = world
+        .api_body(
+            Action::RemovePasscode,
+            with_device(json!({"imei": "35445506652132"})),
+        )
+        .await;
+    assert_eq!(reply.error_code(), "deviceNotFound", "{:?}", reply.body);
+    assert_eq!(world.total_posts().await, 4);
+}
+
+#[tokio::test]
+async fn a_lower_case_serial_number_finds_the_device() {
+    let world = World::start().await;
+    let reply = world
+        .api_body(
+            Action::ResetPasscode,
+            with_device(json!({"serialNumber": "r58n10ae002"})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(reply.body["device"]["id"], dev::AE_FULLY_MANAGED);
+    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
+    assert_eq!(world.total_posts().await, 1);
+    // Graph is also asked for the serial as printed, in case its `eq` minds case.
+    assert_eq!(
+        list_filters(&world).await,
+        ["serialNumber eq 'r58n10ae002' or serialNumber eq 'R58N10AE002'"]
+    );
+}

@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use passcode_core::Action;
+use serde_json::json;
 
 /// Devices each write action may act on (all others must be refused).
 fn eligible(action: Action) -> Vec<&'static str> {
@@ -145,4 +146,184 @@ async fn refusals_tell_the_agent_what_to_do_instead() {
             .contains("Android 7.0")
     );
     assert_eq!(world.total_posts().await, 0);
+}
+
+/// Graph documents no set of `operatingSystem` values; Entra's records of
+/// the same devices use other spellings. Each spelling lands on its row.
+#[tokio::test]
+async fn operating_system_spellings_classify_by_family() {
+    let world = World::start().await;
+    let cases = [
+        // (device, operatingSystem as the tenant holds it, action allowed)
+        (dev::AE_DEDICATED, "android", Action::ResetPasscode),
+        (
+            dev::AE_FULLY_MANAGED,
+            "AndroidEnterprise",
+            Action::ResetPasscode,
+        ),
+        (
+            dev::AE_PERSONAL_WORK_PROFILE,
+            "AndroidForWork",
+            Action::ResetPasscode,
+        ),
+        (dev::AOSP_USERLESS, "AndroidAOSP", Action::ResetPasscode),
+        (dev::IOS_ADE, "iPadOS", Action::RemovePasscode),
+        (dev::MULTI_USER_IPHONE, "IOS", Action::RemovePasscode),
+        (
+            dev::WINDOWS_10_MOBILE,
+            "Windows 10 Mobile",
+            Action::ResetWindowsPin,
+        ),
+    ];
+    for (id, os, action) in cases {
+        patch_device(&world, id, json!({"operatingSystem": os})).await;
+        let reply = world.api_path(action, id, just_reason()).await;
+        assert_eq!(reply.status, 202, "{os}: {:?}", reply.body);
+        assert_eq!(reply.body["device"]["operatingSystem"], os);
+        assert_eq!(world.posts(id).await, 1, "{os}");
+    }
+    // The family decides which function is right, whatever the spelling.
+    patch_device(
+        &world,
+        dev::AE_CORPORATE_WORK_PROFILE,
+        json!({"operatingSystem": "ANDROID"}),
+    )
+    .await;
+    let reply = world
+        .api_path(
+            Action::RemovePasscode,
+            dev::AE_CORPORATE_WORK_PROFILE,
+            just_reason(),
+        )
+        .await;
+    assert_eq!(
+        reply.error_code(),
+        "unsupportedPlatform",
+        "{:?}",
+        reply.body
+    );
+    let msg = reply.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("Use reset-passcode instead"), "{msg}");
+    assert_eq!(world.total_posts().await, cases.len());
+}
+
+/// An `operatingSystem` value nobody recognises is refused, naming it, and
+/// nothing is sent, whatever the enrollment fields say.
+#[tokio::test]
+async fn an_unknown_operating_system_is_refused_naming_it() {
+    let world = World::start().await;
+    // The enrollment fields of an eligible Android Enterprise device.
+    patch_device(
+        &world,
+        dev::AE_FULLY_MANAGED,
+        json!({"operatingSystem": "HarmonyOS"}),
+    )
+    .await;
+    for action in [
+        Action::ResetPasscode,
+        Action::RemovePasscode,
+        Action::ResetWindowsPin,
+    ] {
+        let reply = world
+            .api_path(action, dev::AE_FULLY_MANAGED, just_reason())
+            .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (422, "unsupportedPlatform"),
+            "{action}: {:?}",
+            reply.body
+        );
+        let msg = reply.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("operatingSystem \"HarmonyOS\""), "{msg}");
+    }
+    let event = world
+        .event(
+            Action::ResetPasscode,
+            json!({"device": {"id": dev::AE_FULLY_MANAGED}, "reason": "r", "requestedBy": "agent@contoso.com"}),
+        )
+        .await;
+    let result = event.response().unwrap();
+    assert_eq!(result["outcome"], "rejected");
+    assert_eq!(result["error"]["code"], "unsupportedPlatform");
+    // Status still works for any managed device.
+    let status = world
+        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
+        .await;
+    assert_eq!(status.status, 200, "{:?}", status.body);
+    assert_eq!(world.total_posts().await, 0);
+}
+
+/// Windows 10 Mobile is out of support: accepting says the device may
+/// never check in, and a finished reset speaks of a new PIN, not a removed
+/// passcode. Android device administrator is legacy, and the answer says so.
+#[tokio::test]
+async fn legacy_platforms_are_named_in_the_answer() {
+    let world = World::start().await;
+    let reply = world
+        .api_path(
+            Action::ResetWindowsPin,
+            dev::WINDOWS_10_MOBILE,
+            just_reason(),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let msg = reply.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("out of support") && msg.contains("may never check in again"),
+        "{msg}"
+    );
+    let status = world
+        .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
+        .await;
+    let hint = status.body["actions"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("may never check in again"), "{hint}");
+    world
+        .sim()
+        .advance_action(dev::WINDOWS_10_MOBILE, "resetPasscode", "done", None)
+        .await
+        .unwrap();
+    let status = world
+        .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
+        .await;
+    let hint = status.body["actions"][0]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("new PIN") && !hint.contains("removed"),
+        "{hint}"
+    );
+
+    let reply = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::ANDROID_DEVICE_ADMIN_6,
+            just_reason(),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let msg = reply.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("legacy") && msg.contains("below Android 7.0"),
+        "{msg}"
+    );
+    let dry = world
+        .api_path(
+            Action::ResetPasscode,
+            dev::ANDROID_DEVICE_ADMIN_6,
+            json!({"reason": "r", "dryRun": true}),
+        )
+        .await;
+    assert!(
+        dry.body["message"].as_str().unwrap().contains("legacy"),
+        "{:?}",
+        dry.body
+    );
+    // A current platform carries no such notice.
+    let reply = world
+        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
+        .await;
+    let msg = reply.body["message"].as_str().unwrap();
+    assert!(
+        !msg.contains("legacy") && !msg.contains("out of support"),
+        "{msg}"
+    );
+    assert_eq!(world.total_posts().await, 3);
 }
