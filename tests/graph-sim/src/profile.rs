@@ -240,16 +240,17 @@ impl Profile {
     }
 
     /// The `Retry-After` header for a wait of `secs` whole seconds. The
-    /// variants keep the wait (rounded up, a fractional value or a date is
-    /// never shorter than `secs - 1` and never longer than `secs`).
+    /// variants keep the wait: a fractional value is 128 ms longer, a date
+    /// (one-second resolution) at most a second shorter.
     pub(crate) fn retry_after(self, secs: u64, status: StatusCode, now: OffsetDateTime) -> String {
         match self {
             Profile::Standard => secs.to_string(),
             Profile::Variants if status == StatusCode::SERVICE_UNAVAILABLE => {
                 http_date(now + time::Duration::seconds(secs as i64))
             }
-            Profile::Variants if secs == 0 => "0".to_string(),
-            Profile::Variants => format!("{}.128", secs - 1),
+            // Never shorter than the wait the rule or the write limit needs:
+            // a real Retry-After tells the true wait, with milliseconds.
+            Profile::Variants => format!("{secs}.128"),
         }
     }
 
@@ -350,7 +351,7 @@ mod tests {
         let p = Profile::Variants;
         assert_eq!(
             p.retry_after(3, StatusCode::TOO_MANY_REQUESTS, now),
-            "2.128"
+            "3.128"
         );
         assert_eq!(
             p.retry_after(2, StatusCode::SERVICE_UNAVAILABLE, now),
