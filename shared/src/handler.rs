@@ -19,6 +19,8 @@ use crate::lookup;
 use crate::request::PasscodeRequest;
 use crate::response::{self, ActionStatus, Outcome};
 use crate::retry::Deadline;
+use crate::reveal;
+use crate::rights::RequiredRight;
 use crate::trigger::{self, Caller, Source};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -28,6 +30,8 @@ use time::OffsetDateTime;
 /// Everything an execution environment builds once and reuses.
 pub struct App {
     pub action: Action,
+    /// What JWT callers must be granted to run `action`.
+    pub right: RequiredRight,
     pub graph: Graph,
     /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
     pub idempotency: Option<IdempotencyStore>,
@@ -55,9 +59,14 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
         caller: &incoming.caller,
     };
     let mut passcode_returned = false;
-    let result = match &incoming.request {
-        Ok(request) => run_once(app, request, &invocation, &mut passcode_returned).await,
-        Err(e) => Err(e.clone()),
+    // Rights first: a caller without them learns nothing about the request.
+    let result = match (authorize(app, &invocation), &incoming.request) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(e.clone()),
+        (Ok(()), Ok(request)) => match reveal_preconditions(app.action, request, &invocation) {
+            Err(e) => Err(e),
+            Ok(()) => run_once(app, request, &invocation, &mut passcode_returned).await,
+        },
     };
 
     let input = audit::AuditInput {
@@ -82,6 +91,39 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     response::render(incoming.source, app.action, &context.request_id, &result)
 }
 
+/// JWT callers need the action's right (see `rights`); IAM, EventBridge
+/// and direct callers were authorized by IAM before the function ran.
+fn authorize(app: &App, invocation: &Invocation<'_>) -> Result<(), ServiceError> {
+    match &invocation.caller.grants {
+        Some(grants) => app.right.check(app.action, grants),
+        None => Ok(()),
+    }
+}
+
+/// A reveal hands out a passcode: only to API callers (EventBridge results
+/// are copied onto the bus, direct results into whatever invoked the
+/// function), and only with a ticket that says why.
+fn reveal_preconditions(
+    action: Action,
+    request: &PasscodeRequest,
+    invocation: &Invocation<'_>,
+) -> Result<(), ServiceError> {
+    if action != Action::RevealPasscode {
+        return Ok(());
+    }
+    if !invocation.source.is_api() {
+        return Err(ServiceError::invalid(
+            "reveal-passcode answers API callers only: its answer holds a passcode, and EventBridge or direct results are copied to places that keep them. Call GET /v1/devices/{deviceId}/passcode.",
+        ));
+    }
+    if request.ticket.is_none() {
+        return Err(ServiceError::invalid(
+            "a reveal needs a \"ticket\" (and a \"reason\") so the audit trail says why the passcode was shown",
+        ));
+    }
+    Ok(())
+}
+
 /// Runs a request at most once across execution environments when an
 /// idempotency table is configured (see `idempotency`). Reads and dry runs
 /// change nothing and skip the table.
@@ -94,7 +136,7 @@ async fn run_once(
     let store = app
         .idempotency
         .as_ref()
-        .filter(|_| app.action != Action::Status && !request.dry_run);
+        .filter(|_| app.action.writes() && !request.dry_run);
     let Some(store) = store else {
         return run(app, request, invocation, passcode_returned, &mut false).await;
     };
@@ -144,18 +186,31 @@ async fn run(
     passcode_returned: &mut bool,
     outcome_unknown: &mut bool,
 ) -> Result<Outcome, ServiceError> {
-    let (source, deadline) = (invocation.source, &invocation.deadline);
+    let deadline = &invocation.deadline;
     let device = lookup::find_device(&app.graph, &request.device, deadline).await?;
     eligibility::check(app.action, &device).map_err(|r| ServiceError::new(r.code, r.message))?;
 
-    if app.action == Action::Status {
-        let with_passcode = app.graph.config().return_passcode && source.is_api();
-        let actions = action_statuses(&device, with_passcode);
-        *passcode_returned = actions.iter().any(|a| a.passcode.is_some());
-        return Ok(Outcome::Status {
-            device: device.summary(),
-            actions,
-        });
+    match app.action {
+        Action::Status => {
+            return Ok(Outcome::Status {
+                device: device.summary(),
+                actions: action_statuses(&device),
+            });
+        }
+        Action::RevealPasscode => {
+            let revealed = reveal::passcode(&device, OffsetDateTime::now_utc())?;
+            *passcode_returned = true;
+            return Ok(Outcome::Revealed {
+                device: device.summary(),
+                passcode: revealed.passcode,
+                completed_at: revealed.completed_at,
+                expires_at: revealed
+                    .expires_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            });
+        }
+        Action::ResetPasscode | Action::RemovePasscode | Action::ResetWindowsPin => {}
     }
 
     let now = OffsetDateTime::now_utc();
@@ -249,7 +304,9 @@ async fn confirm_unknown_post(
     }
 }
 
-fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionStatus> {
+/// The status route never carries a passcode: revealing one is a right of
+/// its own (`reveal-passcode`).
+fn action_statuses(device: &ManagedDevice) -> Vec<ActionStatus> {
     let android = device
         .operating_system
         .as_deref()
@@ -260,11 +317,6 @@ fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionSta
         .into_iter()
         .map(|r| {
             let state = r.action_state.clone().unwrap_or_else(|| "none".into());
-            let done = state.eq_ignore_ascii_case("done");
-            let passcode = (with_passcode && done && r.is_reset_passcode())
-                .then(|| r.passcode.clone())
-                .flatten()
-                .filter(|p| !p.is_empty());
             ActionStatus {
                 action: r.action_name.clone().unwrap_or_else(|| "unknown".into()),
                 hint: r
@@ -274,7 +326,6 @@ fn action_statuses(device: &ManagedDevice, with_passcode: bool) -> Vec<ActionSta
                 state,
                 started_at: r.start_date_time.clone(),
                 updated_at: r.last_updated_date_time.clone(),
-                passcode,
             }
         })
         .collect()
@@ -362,17 +413,18 @@ mod tests {
     }
 
     #[test]
-    fn passcode_only_when_done_and_allowed() {
+    fn status_never_carries_the_passcode() {
         let d = with_reset("done", "2026-11-26T05:00:00Z");
-        assert_eq!(
-            action_statuses(&d, true)[0].passcode.as_deref(),
-            Some("13572468")
-        );
-        assert_eq!(action_statuses(&d, false)[0].passcode, None);
-        let d = with_reset("pending", "2026-11-26T05:00:00Z");
-        assert_eq!(action_statuses(&d, true)[0].passcode, None);
+        let statuses = action_statuses(&d);
+        assert_eq!(statuses[0].state, "done");
         assert!(
-            action_statuses(&d, true)[0]
+            !serde_json::to_string(&statuses)
+                .unwrap()
+                .contains("13572468")
+        );
+        let d = with_reset("pending", "2026-11-26T05:00:00Z");
+        assert!(
+            action_statuses(&d)[0]
                 .hint
                 .as_deref()
                 .unwrap()

@@ -13,6 +13,8 @@
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
+//! | [`rights`] | the right each action needs of JWT callers |
+//! | [`reveal`] | which Android passcode may be handed out (pure) |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes |
 //! | [`response`] | answers per trigger |
 //! | [`audit`] | the per-invocation audit record |
@@ -33,6 +35,8 @@ pub mod lookup;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod reveal;
+pub mod rights;
 pub mod secrets;
 pub mod sensitive;
 pub mod trigger;
@@ -55,7 +59,17 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
             std::process::exit(2);
         }
     };
-    let app = build_app(action, config)?;
+    let right = match rights::RequiredRight::from_env(
+        action,
+        std::env::var("REQUIRED_ROLE").ok().as_deref(),
+    ) {
+        Ok(right) => right,
+        Err(line) => {
+            tracing::error!("configuration error: {line}");
+            std::process::exit(2);
+        }
+    };
+    let app = build_app(action, config, right)?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         handler::handle(app, event)
@@ -65,7 +79,11 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
 
 /// Clients are built here, once; nothing is fetched over the network until
 /// the first request needs it.
-fn build_app(action: Action, config: config::Config) -> Result<handler::App, BoxError> {
+fn build_app(
+    action: Action,
+    config: config::Config,
+    right: rights::RequiredRight,
+) -> Result<handler::App, BoxError> {
     let http = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(5))
@@ -91,6 +109,7 @@ fn build_app(action: Action, config: config::Config) -> Result<handler::App, Box
     });
     Ok(handler::App {
         action,
+        right,
         graph: graph::Graph::new(http, config, secrets),
         idempotency,
     })

@@ -10,6 +10,7 @@
 use crate::action::Action;
 use crate::device::DeviceSummary;
 use crate::error::{ErrorCode, ServiceError};
+use crate::sensitive::Sensitive;
 use crate::trigger::Source;
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -23,17 +24,13 @@ pub struct ActionStatus {
     pub state: String,
     pub started_at: Option<String>,
     pub updated_at: Option<String>,
-    /// Only for a finished Android reset, only over the API, only when
-    /// `RETURN_PASSCODE=true`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passcode: Option<String>,
     /// What the state means for the agent, when there is something to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
-/// How a request ended. Serialized only into the idempotency record (never
-/// with a passcode: `Status` outcomes are not stored).
+/// How a request ended. Serialized only into the idempotency record, which
+/// holds write outcomes only: a revealed passcode is never serialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "outcome",
@@ -60,6 +57,14 @@ pub enum Outcome {
         device: DeviceSummary,
         actions: Vec<ActionStatus>,
     },
+    /// The new passcode of a finished Android reset (`reveal-passcode`).
+    Revealed {
+        device: DeviceSummary,
+        #[serde(skip)]
+        passcode: Sensitive,
+        completed_at: Option<String>,
+        expires_at: String,
+    },
     /// A repeat of a finished request (same idempotency key): the first
     /// request's outcome, answered again. Nothing was done now.
     Replayed {
@@ -75,6 +80,7 @@ impl Outcome {
             Outcome::AlreadyPending { .. } => "alreadyPending",
             Outcome::DryRun { .. } => "dryRun",
             Outcome::Status { .. } => "status",
+            Outcome::Revealed { .. } => "revealed",
             Outcome::Replayed { .. } => "replayed",
         }
     }
@@ -84,7 +90,8 @@ impl Outcome {
             Outcome::Accepted { device, .. }
             | Outcome::AlreadyPending { device, .. }
             | Outcome::DryRun { device, .. }
-            | Outcome::Status { device, .. } => device,
+            | Outcome::Status { device, .. }
+            | Outcome::Revealed { device, .. } => device,
             Outcome::Replayed { original, .. } => original.device(),
         }
     }
@@ -155,6 +162,19 @@ impl Outcome {
             }
             Outcome::Status { actions, .. } => {
                 body["actions"] = json!(actions);
+            }
+            Outcome::Revealed {
+                passcode,
+                completed_at,
+                expires_at,
+                ..
+            } => {
+                body["passcode"] = json!(passcode.expose());
+                body["completedAt"] = json!(completed_at);
+                body["expiresAt"] = json!(expires_at);
+                body["message"] = json!(
+                    "The new passcode Intune set on the device. Give it to the user over a channel you trust; it is also shown in the Intune admin center until expiresAt."
+                );
             }
             Outcome::Replayed { .. } => {}
         }

@@ -11,6 +11,7 @@
 use crate::action::{Action, EVENT_DETAIL_TYPE};
 use crate::error::ServiceError;
 use crate::request::{MAX_BODY_BYTES, ParseRules, PasscodeRequest, clip, parse_request};
+use crate::rights::Grants;
 use aws_lambda_events::apigw::{
     ApiGatewayProxyRequest, ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequest,
 };
@@ -61,6 +62,10 @@ pub struct Caller {
     pub source_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The rights a JWT grants; `None` for every other kind of caller,
+    /// whose rights IAM checked before the function ran.
+    #[serde(skip)]
+    pub grants: Option<Grants>,
 }
 
 /// A recognised invocation.
@@ -331,6 +336,10 @@ fn api_caller(
         caller.principal = iam.user_arn.clone();
     } else if let Some(jwt) = &authorizer.jwt {
         caller.kind = "jwt".into();
+        let claim = |k: &str| jwt.claims.get(k).map(|v| Value::String(v.clone()));
+        let mut grants = Grants::from_claims(claim("roles").as_ref(), claim("scp").as_ref());
+        grants.scopes.extend(jwt.scopes.iter().flatten().cloned());
+        caller.grants = Some(grants);
         caller.principal = jwt.claims.get("sub").cloned();
         caller.user = ["upn", "preferred_username", "email"]
             .iter()
@@ -339,6 +348,7 @@ fn api_caller(
         // REST API with a Cognito / JWT authorizer.
         let claim = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
         caller.kind = "jwt".into();
+        caller.grants = Some(Grants::from_claims(claims.get("roles"), claims.get("scp")));
         caller.principal = claim("sub");
         caller.user = claim("upn")
             .or_else(|| claim("preferred_username"))

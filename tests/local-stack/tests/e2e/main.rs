@@ -11,4 +11,5 @@ mod idempotency;
 mod logs;
 mod lookup;
 mod platforms;
+mod rights;
 mod soak;
