@@ -19,16 +19,20 @@ pub enum Action {
     RemovePasscode,
     /// Windows 10 Mobile: the legacy PIN reset.
     ResetWindowsPin,
-    /// Read-only: how the last actions on a device went.
+    /// Read-only: how the last actions on a device went. Never a passcode.
     Status,
+    /// Read-only, API only: the new passcode of a finished Android reset,
+    /// a right of its own (see `rights`).
+    RevealPasscode,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::ResetPasscode,
         Action::RemovePasscode,
         Action::ResetWindowsPin,
         Action::Status,
+        Action::RevealPasscode,
     ];
 
     /// Cargo binary name, Lambda function name and last route segment.
@@ -38,6 +42,7 @@ impl Action {
             Action::RemovePasscode => "remove-passcode",
             Action::ResetWindowsPin => "reset-windows-pin",
             Action::Status => "passcode-status",
+            Action::RevealPasscode => "reveal-passcode",
         }
     }
 
@@ -48,6 +53,7 @@ impl Action {
             Action::RemovePasscode => "removePasscode",
             Action::ResetWindowsPin => "resetWindowsPin",
             Action::Status => "status",
+            Action::RevealPasscode => "revealPasscode",
         }
     }
 
@@ -74,12 +80,22 @@ impl Action {
                 ("GET", "/v1/devices/{deviceId}/passcode-status"),
                 ("POST", "/v1/passcode-status"),
             ],
+            Action::RevealPasscode => &[
+                ("GET", "/v1/devices/{deviceId}/passcode"),
+                ("POST", "/v1/reveal-passcode"),
+            ],
         }
     }
 
     /// True for the three actions that send `resetPasscode` to Graph.
     pub fn writes(self) -> bool {
-        self != Action::Status
+        !matches!(self, Action::Status | Action::RevealPasscode)
+    }
+
+    /// False for the reveal: its answer holds a passcode, and EventBridge
+    /// results are copied onto the bus by the functions' destinations.
+    pub fn reachable_by_events(self) -> bool {
+        self != Action::RevealPasscode
     }
 
     /// What a helpdesk agent calls this action.
@@ -89,6 +105,7 @@ impl Action {
             Action::RemovePasscode => "Remove passcode",
             Action::ResetWindowsPin => "Reset Windows 10 Mobile PIN",
             Action::Status => "Passcode action status",
+            Action::RevealPasscode => "Reveal the new Android passcode",
         }
     }
 }
@@ -110,10 +127,20 @@ mod tests {
                 Action::from_event_action(action.event_action()),
                 Some(action)
             );
-            for (_, path) in action.routes() {
-                assert!(path.ends_with(action.function_name()), "{path}");
-            }
+            // The body route is named after the function; the path route
+            // after what it does to the device.
+            let (_, body_route) = action.routes()[1];
+            assert_eq!(body_route, format!("/v1/{}", action.function_name()));
+            let (_, path_route) = action.routes()[0];
+            assert!(
+                path_route.starts_with("/v1/devices/{deviceId}/"),
+                "{path_route}"
+            );
         }
         assert_eq!(Action::from_event_action("wipe"), None);
+        let mut paths: Vec<_> = Action::ALL.iter().flat_map(|a| a.routes()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), 2 * Action::ALL.len(), "routes are unique");
     }
 }

@@ -58,8 +58,6 @@ pub struct Config {
     pub graph_root: String,
     /// Login host without trailing slash, e.g. `https://login.microsoftonline.com`.
     pub authority_host: String,
-    /// Hand the Android passcode back from `passcode-status` (API callers only).
-    pub return_passcode: bool,
     /// A `resetPasscode` started within this window and still pending counts
     /// as "already pending": no second POST.
     pub pending_window: Duration,
@@ -118,11 +116,6 @@ impl Config {
             Some(url) => endpoint_url("AZURE_AUTHORITY_HOST", &url)?,
             None => cloud.authority_host().to_string(),
         };
-        let return_passcode = match get("RETURN_PASSCODE").as_deref() {
-            None => false,
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| format!("RETURN_PASSCODE={v:?} is not a boolean (true or false)"))?,
-        };
         let pending_window = minutes(
             get("PENDING_WINDOW_MINUTES"),
             "PENDING_WINDOW_MINUTES",
@@ -170,7 +163,6 @@ impl Config {
             cloud,
             graph_root,
             authority_host,
-            return_passcode,
             pending_window,
             secret_ttl,
             idempotency_table,
@@ -209,14 +201,6 @@ fn valid_namespace(value: &str) -> bool {
     value.len() <= 255
         && value.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !value.starts_with("AWS/")
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Some(true),
-        "false" | "0" | "no" => Some(false),
-        _ => None,
-    }
 }
 
 fn minutes(
@@ -301,7 +285,6 @@ mod tests {
         assert_eq!(c.graph_root, "https://graph.microsoft.com");
         assert_eq!(c.authority_host, "https://login.microsoftonline.com");
         assert_eq!(c.graph_scope(), "https://graph.microsoft.com/.default");
-        assert!(!c.return_passcode);
         assert_eq!(c.pending_window, Duration::from_secs(8 * 3600));
         assert_eq!(
             c.token_url("t1"),
@@ -347,10 +330,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(load(&[("GRAPH_SECRET_ID", "s"), ("GRAPH_CLOUD", "mars")]).is_err());
-        assert!(load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "maybe")]).is_err());
         assert!(load(&[("GRAPH_SECRET_ID", "s"), ("PENDING_WINDOW_MINUTES", "0")]).is_err());
-        let c = load(&[("GRAPH_SECRET_ID", "s"), ("RETURN_PASSCODE", "TRUE")]).unwrap();
-        assert!(c.return_passcode);
     }
 
     #[test]

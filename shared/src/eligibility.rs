@@ -259,7 +259,9 @@ pub fn check(action: Action, device: &ManagedDevice) -> Result<Platform, Refusal
         Action::ResetPasscode => row.reset_passcode,
         Action::RemovePasscode => row.remove_passcode,
         Action::ResetWindowsPin => row.reset_windows_pin,
-        Action::Status => Allowed,
+        // Reads: any managed device. The reveal itself checks that an
+        // Android reset produced a passcode.
+        Action::Status | Action::RevealPasscode => Allowed,
     };
     let refuse = |message: String| Refusal {
         code: ErrorCode::UnsupportedPlatform,

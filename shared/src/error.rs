@@ -39,6 +39,9 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// The idempotency table could not be read or written; nothing was sent.
     IdempotencyUnavailable,
+    Forbidden,
+    PasscodeNotReady,
+    PasscodeNotAvailable,
 }
 
 impl ErrorCode {
@@ -57,14 +60,20 @@ impl ErrorCode {
             ErrorCode::RequestInProgress => "requestInProgress",
             ErrorCode::IdempotencyKeyReused => "idempotencyKeyReused",
             ErrorCode::IdempotencyUnavailable => "idempotencyUnavailable",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::PasscodeNotReady => "passcodeNotReady",
+            ErrorCode::PasscodeNotAvailable => "passcodeNotAvailable",
         }
     }
 
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::InvalidRequest => 400,
-            ErrorCode::DeviceNotFound => 404,
-            ErrorCode::AmbiguousDevice | ErrorCode::RequestInProgress => 409,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::DeviceNotFound | ErrorCode::PasscodeNotAvailable => 404,
+            ErrorCode::AmbiguousDevice
+            | ErrorCode::RequestInProgress
+            | ErrorCode::PasscodeNotReady => 409,
             ErrorCode::UnsupportedPlatform
             | ErrorCode::DeviceNotManaged
             | ErrorCode::IdempotencyKeyReused => 422,
@@ -93,6 +102,9 @@ impl ErrorCode {
             ErrorCode::RequestInProgress => "RequestInProgress",
             ErrorCode::IdempotencyKeyReused => "IdempotencyKeyReused",
             ErrorCode::IdempotencyUnavailable => "IdempotencyUnavailable",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::PasscodeNotReady => "PasscodeNotReady",
+            ErrorCode::PasscodeNotAvailable => "PasscodeNotAvailable",
         }
     }
 }

@@ -9,8 +9,8 @@
 //! `resetPasscode` per invocation. `run` returns what happened, an
 //! [`Outcome`] or a failure that says whether the POST may have reached
 //! Intune; the idempotency record and the audit take what they need from
-//! that. What the handler decides on its own (the pending window, handing
-//! out passcodes) is its [`Policy`].
+//! that. What the handler decides on its own (the pending window) is its
+//! [`Policy`]; what a JWT caller must hold, its [`RequiredRight`].
 
 use crate::action::Action;
 use crate::audit;
@@ -25,6 +25,8 @@ use crate::outcome::{ActionStatus, Outcome, PendingAction, PlatformNotice, statu
 use crate::request::PasscodeRequest;
 use crate::response;
 use crate::retry::Deadline;
+use crate::reveal;
+use crate::rights::RequiredRight;
 use crate::trigger::{self, Caller, Source};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -38,6 +40,8 @@ pub struct App {
     /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
     pub idempotency: Option<IdempotencyStore>,
     pub policy: Policy,
+    /// What JWT callers must be granted to run `action`.
+    pub right: RequiredRight,
 }
 
 /// What the handler decides on its own, apart from how Graph is reached.
@@ -49,15 +53,12 @@ pub struct Policy {
     /// (8 hours): a shorter window lets a retry issue a second passcode
     /// while the first is still on its way to the device.
     pub pending_window: Duration,
-    /// `passcode-status` may hand the Android passcode to API callers.
-    pub return_passcode: bool,
 }
 
 impl Policy {
     pub fn from_config(config: &Config) -> Policy {
         Policy {
             pending_window: config.pending_window,
-            return_passcode: config.return_passcode,
         }
     }
 }
@@ -99,9 +100,14 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
         source: incoming.source,
         caller: &incoming.caller,
     };
-    let result = match &incoming.request {
-        Ok(request) => run_once(app, request, &invocation).await,
-        Err(e) => Err(e.clone()),
+    // Rights first: a caller without them learns nothing about the request.
+    let result = match (authorize(app, &invocation), &incoming.request) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(e.clone()),
+        (Ok(()), Ok(request)) => match reveal_preconditions(app.action, request, &invocation) {
+            Err(e) => Err(e),
+            Ok(()) => run_once(app, request, &invocation).await,
+        },
     };
 
     let input = audit::AuditInput {
@@ -127,6 +133,39 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     response::render(incoming.source, app.action, &context.request_id, &result)
 }
 
+/// JWT callers need the action's right (see `rights`); IAM, EventBridge
+/// and direct callers were authorized by IAM before the function ran.
+fn authorize(app: &App, invocation: &Invocation<'_>) -> Result<(), ServiceError> {
+    match &invocation.caller.grants {
+        Some(grants) => app.right.check(app.action, grants),
+        None => Ok(()),
+    }
+}
+
+/// A reveal hands out a passcode: only to API callers (EventBridge results
+/// are copied onto the bus, direct results into whatever invoked the
+/// function), and only with a ticket that says why.
+fn reveal_preconditions(
+    action: Action,
+    request: &PasscodeRequest,
+    invocation: &Invocation<'_>,
+) -> Result<(), ServiceError> {
+    if action != Action::RevealPasscode {
+        return Ok(());
+    }
+    if !invocation.source.is_api() {
+        return Err(ServiceError::invalid(
+            "reveal-passcode answers API callers only: its answer holds a passcode, and EventBridge or direct results are copied to places that keep them. Call GET /v1/devices/{deviceId}/passcode.",
+        ));
+    }
+    if request.ticket.is_none() {
+        return Err(ServiceError::invalid(
+            "a reveal needs a \"ticket\" (and a \"reason\") so the audit trail says why the passcode was shown",
+        ));
+    }
+    Ok(())
+}
+
 /// Runs a request at most once across execution environments when an
 /// idempotency table is configured (see `idempotency`). Reads and dry runs
 /// change nothing and skip the table.
@@ -138,7 +177,7 @@ async fn run_once(
     let store = app
         .idempotency
         .as_ref()
-        .filter(|_| app.action != Action::Status && !request.dry_run);
+        .filter(|_| app.action.writes() && !request.dry_run);
     let Some(store) = store else {
         return run(app, request, invocation).await.map_err(|f| f.error);
     };
@@ -187,12 +226,26 @@ async fn run(
     let platform = eligibility::check(app.action, &device)
         .map_err(|r| ServiceError::new(r.code, r.message))?;
 
-    if app.action == Action::Status {
-        let with_passcode = app.policy.return_passcode && invocation.source.is_api();
-        return Ok(Outcome::Status {
-            device: device.summary(),
-            actions: action_statuses(&device, platform, with_passcode),
-        });
+    match app.action {
+        Action::Status => {
+            return Ok(Outcome::Status {
+                device: device.summary(),
+                actions: action_statuses(&device, platform),
+            });
+        }
+        Action::RevealPasscode => {
+            let revealed = reveal::passcode(&device, OffsetDateTime::now_utc())?;
+            return Ok(Outcome::Revealed {
+                device: device.summary(),
+                passcode: revealed.passcode,
+                completed_at: revealed.completed_at,
+                expires_at: revealed
+                    .expires_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            });
+        }
+        Action::ResetPasscode | Action::RemovePasscode | Action::ResetWindowsPin => {}
     }
 
     let notice = PlatformNotice::for_platform(platform);
@@ -304,22 +357,15 @@ async fn confirm_unknown_post(
     }
 }
 
-fn action_statuses(
-    device: &ManagedDevice,
-    platform: Platform,
-    with_passcode: bool,
-) -> Vec<ActionStatus> {
+/// The status never carries a passcode: revealing one is a right of its
+/// own (`reveal-passcode`).
+fn action_statuses(device: &ManagedDevice, platform: Platform) -> Vec<ActionStatus> {
     let mut results: Vec<_> = device.device_action_results.iter().flatten().collect();
     results.sort_by_key(|r| std::cmp::Reverse(r.start_date_time.as_deref().and_then(parse_time)));
     results
         .into_iter()
         .map(|r| {
             let state = r.action_state.clone().unwrap_or_else(|| "none".into());
-            let done = state.eq_ignore_ascii_case("done");
-            let passcode = (with_passcode && done && r.is_reset_passcode())
-                .then(|| r.passcode.clone())
-                .flatten()
-                .filter(|p| !p.is_empty());
             ActionStatus {
                 action: r.action_name.clone().unwrap_or_else(|| "unknown".into()),
                 hint: r
@@ -330,7 +376,6 @@ fn action_statuses(
                 state,
                 started_at: r.start_date_time.clone(),
                 updated_at: r.last_updated_date_time.clone(),
-                passcode,
             }
         })
         .collect()
@@ -416,17 +461,18 @@ mod tests {
     }
 
     #[test]
-    fn passcode_only_when_done_and_allowed() {
+    fn status_never_carries_the_passcode() {
         let android = Platform::AndroidEnterpriseDedicated;
         let d = with_reset("done", "2026-11-26T05:00:00Z");
-        assert_eq!(
-            action_statuses(&d, android, true)[0].passcode.as_deref(),
-            Some("13572468")
+        let statuses = action_statuses(&d, android);
+        assert_eq!(statuses[0].state, "done");
+        assert!(
+            !serde_json::to_string(&statuses)
+                .unwrap()
+                .contains("13572468")
         );
-        assert_eq!(action_statuses(&d, android, false)[0].passcode, None);
         let d = with_reset("pending", "2026-11-26T05:00:00Z");
-        let pending = &action_statuses(&d, android, true)[0];
-        assert_eq!(pending.passcode, None);
+        let pending = &action_statuses(&d, android)[0];
         assert!(pending.hint.as_deref().unwrap().contains("check in"));
     }
 
@@ -434,7 +480,7 @@ mod tests {
     fn a_finished_windows_mobile_reset_speaks_of_a_new_pin() {
         let mut d = with_reset("done", "2026-11-26T05:00:00Z");
         d.operating_system = Some("Windows".into());
-        let status = &action_statuses(&d, Platform::Windows10Mobile, false)[0];
+        let status = &action_statuses(&d, Platform::Windows10Mobile)[0];
         let hint = status.hint.as_deref().unwrap();
         assert!(
             hint.contains("new PIN") && !hint.contains("removed"),

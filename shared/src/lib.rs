@@ -16,6 +16,8 @@
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
+//! | [`rights`] | the right each action needs of JWT callers |
+//! | [`reveal`] | which Android passcode may be handed out (pure) |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
 //! | [`outcome`] | how a request ended (plain types) and what it tells the agent |
 //! | [`response`] | answers per trigger |
@@ -42,6 +44,8 @@ pub mod outcome;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod reveal;
+pub mod rights;
 pub mod secrets;
 pub mod sensitive;
 pub mod trigger;
@@ -64,7 +68,17 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
             std::process::exit(2);
         }
     };
-    let app = build_app(action, config)?;
+    let right = match rights::RequiredRight::from_env(
+        action,
+        config::env_var("REQUIRED_ROLE").as_deref(),
+    ) {
+        Ok(right) => right,
+        Err(line) => {
+            tracing::error!("configuration error: {line}");
+            std::process::exit(2);
+        }
+    };
+    let app = build_app(action, config, right)?;
     let app = &app;
     // lambda_runtime runs each invocation inside a span carrying its
     // request id, which `logging` adds to every line.
@@ -76,7 +90,11 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
 
 /// Clients are built here, once; nothing is fetched over the network until
 /// the first request needs it.
-fn build_app(action: Action, config: config::Config) -> Result<handler::App, BoxError> {
+fn build_app(
+    action: Action,
+    config: config::Config,
+    right: rights::RequiredRight,
+) -> Result<handler::App, BoxError> {
     let http = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(5))
@@ -107,5 +125,6 @@ fn build_app(action: Action, config: config::Config) -> Result<handler::App, Box
         graph: graph::Graph::new(http, config, secrets),
         idempotency,
         policy,
+        right,
     })
 }

@@ -10,6 +10,7 @@
 
 use crate::device::DeviceSummary;
 use crate::eligibility::Platform;
+use crate::sensitive::Sensitive;
 use serde::{Deserialize, Serialize};
 
 /// How one action on one device went (for `passcode-status`).
@@ -20,10 +21,6 @@ pub struct ActionStatus {
     pub state: String,
     pub started_at: Option<String>,
     pub updated_at: Option<String>,
-    /// Only for a finished Android reset, only over the API, only when
-    /// `RETURN_PASSCODE=true`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passcode: Option<String>,
     /// What the state means for the agent, when there is something to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -61,8 +58,8 @@ impl PlatformNotice {
     }
 }
 
-/// How a request ended. Serialized into the idempotency record (never with
-/// a passcode: `Status` outcomes are not stored). Fields added later carry
+/// How a request ended. Serialized into the idempotency record, which holds
+/// write outcomes only; a revealed passcode is never serialized. Fields added later carry
 /// `serde(default)` so records written before them still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -103,6 +100,14 @@ pub enum Outcome {
         device: DeviceSummary,
         actions: Vec<ActionStatus>,
     },
+    /// The new passcode of a finished Android reset (`reveal-passcode`).
+    Revealed {
+        device: DeviceSummary,
+        #[serde(skip)]
+        passcode: Sensitive,
+        completed_at: Option<String>,
+        expires_at: String,
+    },
     /// A repeat of a finished request (same idempotency key): the first
     /// request's outcome, answered again. Nothing was done now.
     Replayed {
@@ -126,6 +131,7 @@ impl Outcome {
             Outcome::AlreadyPending { .. } => "alreadyPending",
             Outcome::DryRun { .. } => "dryRun",
             Outcome::Status { .. } => "status",
+            Outcome::Revealed { .. } => "revealed",
             Outcome::Replayed { .. } => "replayed",
         }
     }
@@ -135,7 +141,8 @@ impl Outcome {
             Outcome::Accepted { device, .. }
             | Outcome::AlreadyPending { device, .. }
             | Outcome::DryRun { device, .. }
-            | Outcome::Status { device, .. } => device,
+            | Outcome::Status { device, .. }
+            | Outcome::Revealed { device, .. } => device,
             Outcome::Replayed { original, .. } => original.device(),
         }
     }
@@ -150,12 +157,9 @@ impl Outcome {
         }
     }
 
-    /// Did this answer hand out a passcode? (Only `Status` can.)
+    /// Did this answer hand out a passcode? Only a reveal does.
     pub fn passcode_returned(&self) -> bool {
-        match self {
-            Outcome::Status { actions, .. } => actions.iter().any(|a| a.passcode.is_some()),
-            _ => false,
-        }
+        matches!(self, Outcome::Revealed { .. })
     }
 
     /// A pending action was replaced by this request's (`replacePending`).
@@ -220,6 +224,11 @@ impl Outcome {
                     (false, _) => "Dry run: a passcode action is already pending, so nothing would be sent.".to_string(),
                 };
                 (text, notice)
+            }
+            Outcome::Revealed { .. } => {
+                return Some(
+                    "The new passcode Intune set on the device. Give it to the user over a channel you trust; Intune also shows it in the admin center until expiresAt.".to_string(),
+                );
             }
             Outcome::Status { .. } | Outcome::Replayed { .. } => return None,
         };

@@ -59,6 +59,16 @@ fn outcome_body(outcome: &Outcome, action: Action, request_id: &str) -> Value {
         Outcome::Status { actions, .. } => {
             body["actions"] = json!(actions);
         }
+        Outcome::Revealed {
+            passcode,
+            completed_at,
+            expires_at,
+            ..
+        } => {
+            body["passcode"] = json!(passcode.expose());
+            body["completedAt"] = json!(completed_at);
+            body["expiresAt"] = json!(expires_at);
+        }
         Outcome::Replayed { .. } => {}
     }
     if let Some(message) = outcome.message() {

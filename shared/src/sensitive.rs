@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Holds a secret value. `Debug` prints a placeholder and there is no
 /// `Display`, so `{:?}`/`%` in a log macro cannot leak it by accident.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sensitive(String);
 
 impl Sensitive {

@@ -2,6 +2,7 @@
 //! calls, the source for EventBridge, nothing more for a direct invocation.
 //! The audit record and the derived idempotency key are built from it.
 
+use crate::rights::Grants;
 use aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
 use serde::Serialize;
 use serde_json::Value;
@@ -43,6 +44,10 @@ pub struct Caller {
     pub source_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The rights a JWT grants; `None` for every other kind of caller,
+    /// whose rights IAM checked before the function ran.
+    #[serde(skip)]
+    pub grants: Option<Grants>,
 }
 
 /// Claims that name the person behind a delegated token, most specific first.
@@ -100,9 +105,14 @@ impl Caller {
             caller.principal = iam.user_arn.clone();
         } else if let Some(jwt) = &authorizer.jwt {
             caller.set_jwt(|k| jwt.claims.get(k).cloned());
+            let claim = |k: &str| jwt.claims.get(k).map(|v| Value::String(v.clone()));
+            let mut grants = Grants::from_claims(claim("roles").as_ref(), claim("scp").as_ref());
+            grants.scopes.extend(jwt.scopes.iter().flatten().cloned());
+            caller.grants = Some(grants);
         } else if let Some(Value::Object(claims)) = authorizer.fields.get("claims") {
             // REST API with a Cognito / JWT authorizer.
             caller.set_jwt(|k| claims.get(k).and_then(Value::as_str).map(str::to_string));
+            caller.grants = Some(Grants::from_claims(claims.get("roles"), claims.get("scp")));
         } else if !authorizer.fields.is_empty() {
             caller.kind = "lambdaAuthorizer".into();
             caller.principal = ["principalId", "sub", "user"].iter().find_map(|k| {

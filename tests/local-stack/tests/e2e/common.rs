@@ -25,7 +25,7 @@ pub struct World {
 }
 
 impl World {
-    /// Client-secret credentials; `passcode-status` with `RETURN_PASSCODE=true`.
+    /// Client-secret credentials, every function with its default settings.
     pub async fn start() -> World {
         World::start_with(SecretForm::ClientSecret, &[]).await
     }
@@ -54,11 +54,7 @@ impl World {
             retired_logs: Vec::new(),
         };
         for action in Action::ALL {
-            let mut env: Vec<(&str, &str)> = extra_env.to_vec();
-            if action == Action::Status && !env.iter().any(|(k, _)| *k == "RETURN_PASSCODE") {
-                env.push(("RETURN_PASSCODE", "true"));
-            }
-            world.respawn(action, &env).await;
+            world.respawn(action, extra_env).await;
         }
         world
     }
@@ -217,15 +213,12 @@ pub fn api_body_event(action: Action, body: &Value) -> Value {
     events::api_v2("POST", &path, None, Some(body), &Caller::iam(HELPDESK))
 }
 
+/// The action's `/v1/devices/{deviceId}/...` route for one device.
 pub fn path_route(action: Action, device_id: &str) -> (String, String) {
-    let method = if action == Action::Status {
-        "GET"
-    } else {
-        "POST"
-    };
+    let (method, template) = action.routes()[0];
     (
         method.to_string(),
-        format!("/v1/devices/{device_id}/{}", action.function_name()),
+        template.replace("{deviceId}", device_id),
     )
 }
 

@@ -31,11 +31,14 @@ async fn full_run(form: SecretForm) {
     sim.advance_action(dev::AE_DEDICATED, "resetPasscode", "done", Some(passcode))
         .await
         .unwrap();
-    let status = world
-        .api_path(Action::Status, dev::AE_DEDICATED, json!({}))
+    let revealed = world
+        .api_body(
+            Action::RevealPasscode,
+            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r", "ticket": "INC1"}),
+        )
         .await;
     assert_eq!(
-        status.body["actions"][0]["passcode"], passcode,
+        revealed.body["passcode"], passcode,
         "the passcode does reach the caller"
     );
     world

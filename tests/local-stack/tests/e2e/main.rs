@@ -12,4 +12,5 @@ mod idempotency;
 mod logs;
 mod lookup;
 mod platforms;
+mod rights;
 mod soak;

@@ -87,12 +87,25 @@ impl Tour {
             .advance_action(kiosk, "resetPasscode", "done", Some("493817"))
             .await?;
         self.api(
-            "The kiosk checked in and Intune finished the reset; ask for the status (passcode shown)",
+            "The kiosk checked in and Intune finished the reset; ask for the status (never a passcode)",
             Action::Status,
             "GET",
             &format!("/v1/devices/{kiosk}/passcode-status"),
             Some(kiosk),
             None,
+        )
+        .await;
+        self.api(
+            "Reveal the kiosk's new passcode: a right and a route of its own, reason and ticket required",
+            Action::RevealPasscode,
+            "POST",
+            "/v1/reveal-passcode",
+            None,
+            Some(&json!({
+                "device": {"id": kiosk},
+                "reason": "Store manager at the kiosk",
+                "ticket": "INC-2000",
+            })),
         )
         .await;
 

@@ -85,20 +85,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Starts the stack (with an idempotency table) and all four functions; `passcode-status` may return
-/// passcodes, as the quick start wants to show one.
+/// Starts the stack (with an idempotency table) and every function.
 async fn start_everything() -> anyhow::Result<(Stack, HashMap<Action, FunctionProcess>)> {
     let mut stack = Stack::start(SecretForm::ClientSecret).await?;
     // As deployed by default: write requests are recorded in an idempotency table.
     stack.enable_idempotency().await?;
     let mut functions = HashMap::new();
     for action in Action::ALL {
-        let extra: &[(&str, &str)] = if action == Action::Status {
-            &[("RETURN_PASSCODE", "true")]
-        } else {
-            &[]
-        };
-        functions.insert(action, stack.spawn(action, extra).await?);
+        functions.insert(action, stack.spawn(action, &[]).await?);
     }
     for action in Action::ALL {
         let function = &functions[&action];

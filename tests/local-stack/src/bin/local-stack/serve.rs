@@ -91,13 +91,21 @@ fn example(action: Action, template: &str) -> (String, Option<Value>) {
             devices::WINDOWS_10_MOBILE,
             json!({"serialNumber": "LUMIA000018"}),
         ),
-        Action::Status => (devices::AE_DEDICATED, json!({"imei": "350000000000001"})),
+        Action::Status | Action::RevealPasscode => {
+            (devices::AE_DEDICATED, json!({"imei": "350000000000001"}))
+        }
     };
     let in_path = template.contains("{deviceId}");
     let path = template.replace("{deviceId}", device);
     let body = match (action, in_path) {
         (Action::Status, true) => None,
         (Action::Status, false) => Some(json!({"device": lookup})),
+        (Action::RevealPasscode, true) => {
+            return (
+                format!("{path}?reason=User%20at%20the%20desk&ticket=INC-2000"),
+                None,
+            );
+        }
         (_, true) => Some(json!({"reason": "User locked out", "ticket": "INC-2000"})),
         (_, false) => {
             Some(json!({"device": lookup, "reason": "User locked out", "ticket": "INC-2000"}))
