@@ -263,6 +263,14 @@ fn each_function_has_one_eventbridge_rule_for_its_action() {
     for action in Action::ALL {
         let function = function_for(&template, action);
         let rules = function.events_of_type("EventBridgeRule");
+        if !action.reachable_by_events() {
+            assert!(
+                rules.is_empty(),
+                "{}: must have no rule",
+                function.logical_id
+            );
+            continue;
+        }
         assert_eq!(
             rules.len(),
             1,
@@ -482,20 +490,100 @@ fn key_paths(value: &Value, key: &str, at: String, found: &mut Vec<String>) {
 }
 
 #[test]
-fn return_passcode_is_set_only_on_passcode_status() {
+fn every_function_requires_its_own_right_of_jwt_callers() {
     let template = load_template();
-    let status = function_for(&template, Action::Status);
     let mut found = Vec::new();
     key_paths(&template, "RETURN_PASSCODE", String::new(), &mut found);
-    let expected = format!(
-        ".Resources.{}.Properties.Environment.Variables.RETURN_PASSCODE",
-        status.logical_id
+    assert!(
+        found.is_empty(),
+        "the status never returns a passcode: {found:?}"
+    );
+    let parameters = template.get("Parameters").unwrap();
+    let mut seen = BTreeSet::new();
+    for action in Action::ALL {
+        let function = function_for(&template, action);
+        let role = function
+            .properties()
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(|v| v.get("REQUIRED_ROLE"))
+            .unwrap_or_else(|| panic!("{}: no REQUIRED_ROLE", function.logical_id));
+        let parameter = match intrinsic(role) {
+            Some((tag, name)) if tag == "Ref" => name.as_str().unwrap().to_string(),
+            _ => panic!(
+                "{}: REQUIRED_ROLE must be !Ref a parameter",
+                function.logical_id
+            ),
+        };
+        assert!(seen.insert(parameter.clone()), "{parameter} used twice");
+        let default = parameters
+            .get(parameter.as_str())
+            .and_then(|p| p.get("Default"))
+            .and_then(Value::as_str);
+        assert_eq!(
+            default,
+            Some(passcode_core::rights::default_role(action)),
+            "{parameter}: the default is the documented right"
+        );
+    }
+}
+
+#[test]
+fn caller_personas_grant_the_reveal_to_tier_2_only() {
+    let template = load_template();
+    let resources = template.get("Resources").unwrap();
+    let routes_of = |id: &str| -> BTreeSet<String> {
+        let policy = resources.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(
+            policy.get("Condition").and_then(Value::as_str),
+            Some("CreateCallerPolicies")
+        );
+        let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+        assert_eq!(statement["Action"].as_str(), Some("execute-api:Invoke"));
+        statement["Resource"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let (_, arn) = intrinsic(r).expect("!Sub ARN");
+                let arn = arn.as_str().unwrap();
+                // .../${PasscodeApi}/*/METHOD/path -> "METHOD /path"
+                let tail = arn
+                    .split("${PasscodeApi}/*/")
+                    .nth(1)
+                    .expect("stage wildcard");
+                let (method, path) = tail.split_once('/').unwrap();
+                format!("{method} /{}", path.replace("/*/", "/{deviceId}/"))
+            })
+            .collect()
+    };
+    let routes = |actions: &[Action]| -> BTreeSet<String> {
+        actions
+            .iter()
+            .flat_map(|a| a.routes())
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect()
+    };
+    use Action::*;
+    assert_eq!(
+        routes_of("HelpdeskTier1Policy"),
+        routes(&[ResetPasscode, RemovePasscode, Status])
     );
     assert_eq!(
-        found,
-        [expected],
-        "RETURN_PASSCODE must be an environment variable of passcode-status only"
+        routes_of("HelpdeskTier2Policy"),
+        routes(&[
+            ResetPasscode,
+            RemovePasscode,
+            ResetWindowsPin,
+            Status,
+            RevealPasscode
+        ])
     );
+    assert_eq!(
+        routes_of("SoarAutomationPolicy"),
+        routes(&[ResetPasscode, RemovePasscode])
+    );
+    assert_eq!(routes_of("ReportingPolicy"), routes(&[Status]));
 }
 
 /// Every IAM-style policy statement in the template, with where it sits.
@@ -664,7 +752,7 @@ fn idempotency_table_reaches_the_write_functions_only() {
         let policies = show(function.properties().get("Policies").unwrap());
         assert_eq!(
             policies.contains("IdempotencyRecordsPolicy"),
-            action != Action::Status,
+            action.writes(),
             "{}: {policies}",
             function.logical_id
         );

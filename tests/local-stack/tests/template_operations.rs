@@ -19,12 +19,18 @@ use serde_json::{Map, Value, json};
 const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/team-boundary";
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ops-alerts";
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 5] = [
     "ResetPasscodeFunction",
     "RemovePasscodeFunction",
     "ResetWindowsPinFunction",
     "PasscodeStatusFunction",
+    "RevealPasscodeFunction",
 ];
+
+/// The read functions share the status reservation.
+fn reads(id: &str) -> bool {
+    matches!(id, "PasscodeStatusFunction" | "RevealPasscodeFunction")
+}
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -243,7 +249,7 @@ fn reference(id: &str) -> Value {
 fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     let stack = Deployed::with(&[]);
     let functions: Vec<_> = stack.of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 4);
+    assert_eq!(functions.len(), FUNCTIONS.len());
     for (id, function) in functions {
         let p = &function["Properties"];
         assert!(
@@ -266,7 +272,7 @@ fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     // Without reservations the routes use the two ApiThrottle parameters.
     let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
     let routes = stage["RouteSettings"].as_object().unwrap();
-    assert_eq!(routes.len(), 8, "one setting per route");
+    assert_eq!(routes.len(), 2 * FUNCTIONS.len(), "one setting per route");
     for (route, limits) in routes {
         assert_eq!(limits["ThrottlingBurstLimit"], "10", "{route}");
         assert_eq!(limits["ThrottlingRateLimit"], "5", "{route}");
@@ -283,21 +289,16 @@ fn reservations_derive_the_route_limits() {
         ("StatusReservedConcurrency", "7"),
     ]);
     for id in FUNCTIONS {
-        let expected = if id == "PasscodeStatusFunction" {
-            "7"
-        } else {
-            "4"
-        };
+        let expected = if reads(id) { "7" } else { "4" };
         assert_eq!(stack.props(id)["ReservedConcurrentExecutions"], expected);
     }
     let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
     let routes = stage["RouteSettings"].as_object().unwrap();
     for (route, limits) in routes {
-        let (burst, rate) = if route.contains("passcode-status") {
-            (3, 1.75)
-        } else {
-            (2, 1.0)
-        };
+        let read_route = route.ends_with("/passcode-status")
+            || route.ends_with("/passcode")
+            || route.ends_with("/reveal-passcode");
+        let (burst, rate) = if read_route { (3, 1.75) } else { (2, 1.0) };
         assert_eq!(limits["ThrottlingBurstLimit"], burst, "{route}");
         assert_eq!(
             limits["ThrottlingRateLimit"].as_f64(),
@@ -515,7 +516,11 @@ fn rule_alarms_follow_an_existing_bus() {
 fn log_groups_outlive_the_stack() {
     let stack = Deployed::with(&[]);
     let groups: Vec<_> = stack.of_type("AWS::Logs::LogGroup").collect();
-    assert_eq!(groups.len(), 5, "four functions and the API access log");
+    assert_eq!(
+        groups.len(),
+        FUNCTIONS.len() + 1,
+        "the functions and the API access log"
+    );
     for (id, group) in groups {
         assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
         assert_eq!(group["UpdateReplacePolicy"], "Retain", "{id}");
@@ -589,7 +594,11 @@ fn permissions_boundary_applies_to_every_role() {
         ("AuditExport", "enabled"),
     ]);
     let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
-    assert_eq!(roles.len(), 6, "four function roles and two export roles");
+    assert_eq!(
+        roles.len(),
+        FUNCTIONS.len() + 2,
+        "the function roles and two export roles"
+    );
     for (id, role) in roles {
         assert_eq!(role["Properties"]["PermissionsBoundary"], BOUNDARY, "{id}");
     }

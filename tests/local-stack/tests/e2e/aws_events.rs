@@ -98,7 +98,7 @@ async fn jwt_app_caller_on_a_named_stage_is_audited_as_an_app() {
     event["requestContext"]["authorizer"]["jwt"]["claims"] = json!({
         "aud": "api://passcode-actions", "iss": "https://login.microsoftonline.com/7f3c2b1a-0000-4000-8000-00000000c0de/v2.0",
         "sub": "9a1b2c3d-0000-4000-8000-00000000a99a", "oid": "9a1b2c3d-0000-4000-8000-00000000a99a",
-        "azp": "c0ffee00-0000-4000-8000-000000000001", "azpacr": "1", "roles": "Passcode.Reset.All", "ver": "2.0"
+        "azp": "c0ffee00-0000-4000-8000-000000000001", "azpacr": "1", "roles": "[Passcode.Remove]", "ver": "2.0"
     });
     let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
     assert_eq!(
