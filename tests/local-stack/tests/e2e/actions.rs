@@ -245,7 +245,7 @@ async fn bad_requests_are_400_and_change_nothing() {
             (400, "invalidRequest"),
             "{body}"
         );
-        assert!(!reply.body["error"]["message"].as_str().unwrap().is_empty());
+        assert!(!reply.error_message().is_empty());
         assert!(
             !reply.body["error"]["requestId"]
                 .as_str()

@@ -212,7 +212,7 @@ async fn default_route_samples() {
     event["requestContext"]["stage"] = json!("$default");
     let reply = Reply::from(world.invoke(Action::ResetPasscode, event).await);
     assert_eq!((reply.status, reply.error_code()), (400, "invalidRequest"));
-    let message = reply.body["error"]["message"].as_str().unwrap();
+    let message = reply.error_message();
     // The raw path is echoed (clipped to 64 characters), not the route.
     assert!(message.starts_with("POST /intune/v1/devices/"), "{message}");
     assert!(

@@ -78,13 +78,8 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError"),
-        "{:?}",
-        reply.body
-    );
-    let message = reply.body["error"]["message"].as_str().unwrap();
+    reply.assert_error(500, "configurationError");
+    let message = reply.error_message();
     assert!(
         message.contains("clientSecret") && message.contains("must be a string"),
         "{message}"
@@ -127,12 +122,7 @@ async fn missing_secret_names_the_secret_and_the_fix() {
         (reply.status, reply.error_code()),
         (500, "configurationError")
     );
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("passcode/does-not-exist")
-    );
+    assert!(reply.error_message().contains("passcode/does-not-exist"));
 }
 
 #[tokio::test]
@@ -150,18 +140,8 @@ async fn wrong_client_secret_is_refused_without_touching_graph() {
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError"),
-        "{:?}",
-        reply.body
-    );
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("AADSTS7000215")
-    );
+    reply.assert_error(500, "configurationError");
+    assert!(reply.error_message().contains("AADSTS7000215"));
     assert_eq!(world.graph_calls().await, 0);
     let tokens = world
         .sim()
@@ -308,16 +288,10 @@ async fn missing_graph_permission_says_which() {
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(500, "configurationError");
     assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
+        reply
+            .error_message()
             .contains("DeviceManagementManagedDevices.PrivilegedOperations.All")
     );
 }
@@ -547,13 +521,8 @@ async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() 
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError"),
-        "{:?}",
-        reply.body
-    );
-    let message = reply.body["error"]["message"].as_str().unwrap();
+    reply.assert_error(500, "configurationError");
+    let message = reply.error_message();
     assert!(
         message.contains("certificate") && message.contains("expired on 2025-02-01"),
         "{message}"

@@ -92,12 +92,7 @@ async fn throttling_beyond_the_deadline_answers_429_in_time() {
         inv.duration
     );
     let reply = Reply::from(inv);
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (429, "throttled"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(429, "throttled");
     // Graph's 30 s, in whole seconds and never shorter (30.128 s from a
     // tenant that sends milliseconds is 31).
     let hint: u64 = reply.headers["retry-after"]
@@ -134,12 +129,7 @@ async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
         inv.duration
     );
     let reply = Reply::from(inv);
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (503, "graphUnavailable"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(503, "graphUnavailable");
     let attempts = world.graph_calls().await;
     assert!(attempts >= 3, "retried with backoff ({attempts} calls)");
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
@@ -192,18 +182,8 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (503, "graphUnavailable"),
-        "{:?}",
-        reply.body
-    );
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Nothing was sent again")
-    );
+    reply.assert_error(503, "graphUnavailable");
+    assert!(reply.error_message().contains("Nothing was sent again"));
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
 
     // EventBridge: the same failure fails the invocation so Lambda retries...
@@ -407,12 +387,7 @@ async fn a_fractional_hint_reaches_the_caller_rounded_up() {
             .invoke_within(Action::ResetPasscode, event, Duration::from_secs(8))
             .await,
     );
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (429, "throttled"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(429, "throttled");
     assert_eq!(reply.headers["retry-after"], "3");
     assert_eq!(reply.body["error"]["retryAfterSeconds"], 3);
     assert!(retry_waits(&world, "Graph call").iter().all(|w| *w == 2128));
@@ -478,17 +453,9 @@ async fn token_endpoint_down_is_backed_off_in_seconds_then_reported_with_a_hint(
         inv.duration
     );
     let reply = Reply::from(inv);
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (503, "graphUnavailable"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(503, "graphUnavailable");
     assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("token endpoint"),
+        reply.error_message().contains("token endpoint"),
         "{:?}",
         reply.body
     );
@@ -526,16 +493,10 @@ async fn secrets_manager_outage_is_reported_as_such() {
             json!({"reason": "r"}),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (503, "secretsUnavailable"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(503, "secretsUnavailable");
     assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
+        reply
+            .error_message()
             .contains("Secrets Manager could not be reached"),
         "{:?}",
         reply.body

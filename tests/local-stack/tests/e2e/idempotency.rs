@@ -94,12 +94,7 @@ async fn a_key_reused_for_another_device_is_refused_and_changes_nothing() {
     let other = world
         .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0002"))
         .await;
-    assert_eq!(
-        (other.status, other.error_code()),
-        (422, "idempotencyKeyReused"),
-        "{:?}",
-        other.body
-    );
+    other.assert_error(422, "idempotencyKeyReused");
     assert_eq!(world.graph_calls().await, calls);
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
     // The same key for another action is another request.
@@ -241,12 +236,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
             keyed(dev::AE_FULLY_MANAGED, "INC0005"),
         )
         .await;
-    assert_eq!(
-        (blocked.status, blocked.error_code()),
-        (409, "requestInProgress"),
-        "{:?}",
-        blocked.body
-    );
+    blocked.assert_error(409, "requestInProgress");
     let wait: u64 = blocked.headers["retry-after"]
         .as_str()
         .unwrap()
@@ -303,21 +293,11 @@ async fn an_unknown_post_outcome_keeps_the_key_so_a_quick_retry_cannot_resend() 
     let first = world
         .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0008"))
         .await;
-    assert_eq!(
-        (first.status, first.error_code()),
-        (503, "graphUnavailable"),
-        "{:?}",
-        first.body
-    );
+    first.assert_error(503, "graphUnavailable");
     let retry = world
         .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0008"))
         .await;
-    assert_eq!(
-        (retry.status, retry.error_code()),
-        (409, "requestInProgress"),
-        "{:?}",
-        retry.body
-    );
+    retry.assert_error(409, "requestInProgress");
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
     let items = records(&world).await;
     assert_eq!(text(&items[0], "status"), "INPROGRESS");
@@ -335,13 +315,8 @@ async fn a_missing_table_fails_safe_before_graph() {
     let reply = world
         .api_body(Action::ResetPasscode, by_id(dev::AE_DEDICATED))
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError"),
-        "{:?}",
-        reply.body
-    );
-    let message = reply.body["error"]["message"].as_str().unwrap();
+    reply.assert_error(500, "configurationError");
+    let message = reply.error_message();
     assert!(
         message.contains("passcode-idempotency-missing"),
         "{message}"

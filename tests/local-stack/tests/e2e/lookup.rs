@@ -112,12 +112,7 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
             with_device(json!({"serialNumber": "NO-SUCH-SERIAL"})),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (404, "deviceNotFound"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(404, "deviceNotFound");
 
     let reply = world
         .api_body(
@@ -125,12 +120,7 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
             with_device(json!({"serialNumber": "DUPSERIAL01"})),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (409, "ambiguousDevice"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(409, "ambiguousDevice");
     let mut ids: Vec<&str> = reply.body["error"]["candidates"]
         .as_array()
         .unwrap()
@@ -234,18 +224,8 @@ async fn too_many_pages_means_nothing_is_chosen() {
             with_device(json!({"serialNumber": "R58N10AE001"})),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (502, "graphError"),
-        "{:?}",
-        reply.body
-    );
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("ignored the filter")
-    );
+    reply.assert_error(502, "graphError");
+    assert!(reply.error_message().contains("ignored the filter"));
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -282,12 +262,7 @@ async fn odata_injection_attempts_change_nothing() {
             with_device(json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel' or deviceName ne 'x"})),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (404, "deviceNotFound"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_error(404, "deviceNotFound");
     let filters: Vec<String> = world
         .sim()
         .requests()

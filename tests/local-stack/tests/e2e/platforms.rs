@@ -67,7 +67,7 @@ async fn check_matrix(action: Action) {
             };
             assert_eq!(reply.error_code(), expected_code, "{action} on {id}");
             assert!(
-                reply.body["error"]["message"].as_str().unwrap().len() > 60,
+                reply.error_message().len() > 60,
                 "refusal must explain itself: {:?}",
                 reply.body
             );
@@ -109,7 +109,7 @@ async fn refusals_tell_the_agent_what_to_do_instead() {
     let reply = world
         .api_path(Action::ResetWindowsPin, dev::WINDOWS_DESKTOP, just_reason())
         .await;
-    let msg = reply.body["error"]["message"].as_str().unwrap();
+    let msg = reply.error_message();
     assert!(msg.contains("I forgot my PIN"), "{msg}");
     let reply = world
         .api_path(
@@ -118,21 +118,11 @@ async fn refusals_tell_the_agent_what_to_do_instead() {
             just_reason(),
         )
         .await;
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("User Enrollment")
-    );
+    assert!(reply.error_message().contains("User Enrollment"));
     let reply = world
         .api_path(Action::ResetPasscode, dev::IOS_ADE, just_reason())
         .await;
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("remove-passcode")
-    );
+    assert!(reply.error_message().contains("remove-passcode"));
     let reply = world
         .api_path(
             Action::ResetPasscode,
@@ -140,12 +130,7 @@ async fn refusals_tell_the_agent_what_to_do_instead() {
             just_reason(),
         )
         .await;
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Android 7.0")
-    );
+    assert!(reply.error_message().contains("Android 7.0"));
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -203,7 +188,7 @@ async fn operating_system_spellings_classify_by_family() {
         "{:?}",
         reply.body
     );
-    let msg = reply.body["error"]["message"].as_str().unwrap();
+    let msg = reply.error_message();
     assert!(msg.contains("Use reset-passcode instead"), "{msg}");
     assert_eq!(world.total_posts().await, cases.len());
 }
@@ -234,7 +219,7 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
             "{action}: {:?}",
             reply.body
         );
-        let msg = reply.body["error"]["message"].as_str().unwrap();
+        let msg = reply.error_message();
         assert!(msg.contains("operatingSystem \"HarmonyOS\""), "{msg}");
     }
     let event = world

@@ -106,7 +106,7 @@ async fn every_route_needs_its_own_right_from_a_jwt() {
                     reply.body
                 );
                 assert_eq!(reply.error_code(), "forbidden");
-                let message = reply.body["error"]["message"].as_str().unwrap();
+                let message = reply.error_message();
                 assert!(
                     message.contains(right),
                     "names the missing right: {message}"
@@ -169,12 +169,7 @@ async fn role_names_follow_the_configuration() {
     };
     let default_name = Reply::from(world.invoke(Action::Status, call("[Passcode.Read]")).await);
     assert_eq!(default_name.status, 403);
-    assert!(
-        default_name.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Helpdesk.Read")
-    );
+    assert!(default_name.error_message().contains("Helpdesk.Read"));
     let renamed = Reply::from(world.invoke(Action::Status, call("[Helpdesk.Read]")).await);
     assert_eq!(renamed.status, 200, "{:?}", renamed.body);
 }
