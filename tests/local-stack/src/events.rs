@@ -6,6 +6,7 @@
 //! repeated names allowed.
 
 use base64::Engine as _;
+use passcode_core::Action;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -341,6 +342,14 @@ fn v1_identity(caller: &Caller) -> Value {
 }
 
 /// Authorizers hand every claim over as a string.
+fn all_rights() -> String {
+    let rights: Vec<&str> = Action::ALL
+        .into_iter()
+        .map(passcode_core::rights::default_role)
+        .collect();
+    format!("[{}]", rights.join(" "))
+}
+
 fn jwt_claims(caller: &Caller, now: OffsetDateTime) -> Value {
     let Caller::Jwt { sub, upn } = caller else {
         return Value::Null;
@@ -352,6 +361,10 @@ fn jwt_claims(caller: &Caller, now: OffsetDateTime) -> Value {
         "iat": (issued - 60).to_string(),
         "iss": JWT_ISSUER,
         "sub": sub,
+        // Every action's right, as API Gateway hands an array claim on: a
+        // caller the tests mean to be allowed. Tests of the rights build
+        // their own claims.
+        "roles": all_rights(),
     });
     if let Some(upn) = upn {
         claims["upn"] = upn.as_str().into();
