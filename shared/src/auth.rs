@@ -267,6 +267,7 @@ pub fn parse_token_response(body: &[u8]) -> Option<(Sensitive, Duration)> {
 /// The message a failed token request (`status`, Entra's error body) ends
 /// with, whatever the class of failure. Public for the fuzz tests; the token
 /// request makes the same two steps.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn token_error_message(status: u16, body: &[u8]) -> String {
     let entra: EntraError = serde_json::from_slice(body).unwrap_or_default();
     match classify_token_error(status, &entra) {

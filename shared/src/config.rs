@@ -53,7 +53,6 @@ impl Cloud {
 pub struct Config {
     /// Secrets Manager id or ARN of the Graph app credentials.
     pub secret_id: String,
-    pub cloud: Cloud,
     /// Graph service root without trailing slash, e.g. `https://graph.microsoft.com`.
     pub graph_root: String,
     /// Login host without trailing slash, e.g. `https://login.microsoftonline.com`.
@@ -160,7 +159,6 @@ impl Config {
 
         Ok(Config {
             secret_id,
-            cloud,
             graph_root,
             authority_host,
             pending_window,

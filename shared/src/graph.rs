@@ -479,6 +479,7 @@ fn unexpected(reply: &Reply, doing: &str) -> ServiceError {
 
 /// One page of a device list as `list_devices` reads it: the devices and
 /// the `@odata.nextLink`. Public for the fuzz tests.
+#[cfg(feature = "fuzzing")]
 pub fn parse_page(body: &[u8]) -> Option<(Vec<ManagedDevice>, Option<String>)> {
     let page: Page = serde_json::from_slice(body).ok()?;
     Some((page.value, page.next_link))

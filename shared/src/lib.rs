@@ -24,31 +24,49 @@
 //! | [`audit`] | the per-invocation audit record (with its metrics) |
 //! | [`metrics`] | per-invocation Graph call counts for the audit record |
 
+// Other crates need only the actions and their rights (the local stack,
+// the benchmark); everything else is private. The fuzz targets reach the
+// parsers through the `fuzzing` feature, so the public API does not grow
+// with what they test.
 pub mod action;
-pub mod audit;
-pub mod auth;
-pub mod aws;
-pub mod config;
-pub mod credentials;
-pub mod device;
-pub mod eligibility;
-pub mod error;
-pub mod graph;
-pub mod handler;
-pub mod http;
-pub mod idempotency;
-pub mod logging;
-pub mod lookup;
-pub mod metrics;
-pub mod outcome;
-pub mod request;
-pub mod response;
-pub mod retry;
-pub mod reveal;
 pub mod rights;
-pub mod secrets;
-pub mod sensitive;
-pub mod trigger;
+
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "fuzzing")]
+            pub mod $name;
+            #[cfg(not(feature = "fuzzing"))]
+            mod $name;
+        )*
+    };
+}
+
+internal_modules!(
+    audit,
+    auth,
+    aws,
+    config,
+    credentials,
+    device,
+    eligibility,
+    error,
+    graph,
+    handler,
+    http,
+    idempotency,
+    logging,
+    lookup,
+    metrics,
+    outcome,
+    request,
+    response,
+    retry,
+    reveal,
+    secrets,
+    sensitive,
+    trigger,
+);
 
 pub use action::Action;
 

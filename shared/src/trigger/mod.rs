@@ -26,7 +26,9 @@ mod route;
 #[cfg(test)]
 mod test_events;
 
-pub use caller::{Caller, MAX_CALLER_FIELD_CHARS};
+pub use caller::Caller;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use caller::MAX_CALLER_FIELD_CHARS;
 
 use crate::action::Action;
 use crate::error::ServiceError;
