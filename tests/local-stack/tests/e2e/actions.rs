@@ -31,13 +31,7 @@ async fn dry_run_sends_nothing() {
 #[tokio::test]
 async fn a_pending_reset_is_not_sent_twice() {
     let world = World::start().await;
-    let first = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let first = world.reset_kiosk().await;
     assert_eq!(
         (first.status, first.outcome()),
         (202, "accepted"),
@@ -51,13 +45,7 @@ async fn a_pending_reset_is_not_sent_twice() {
     );
 
     // Client retry and EventBridge redelivery of the same request.
-    let again = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let again = world.reset_kiosk().await;
     assert_eq!(
         (again.status, again.outcome()),
         (200, "alreadyPending"),

@@ -166,6 +166,22 @@ impl World {
             .collect()
     }
 
+    /// The lobby kiosk's passcode reset, as most fault and credential tests
+    /// send it (HTTP API, device id in the path, IAM caller).
+    pub async fn reset_kiosk(&self) -> Reply {
+        self.api_path(
+            Action::ResetPasscode,
+            dev::AE_DEDICATED,
+            json!({"reason": "r"}),
+        )
+        .await
+    }
+
+    /// Every request the simulator received so far.
+    pub async fn requests(&self) -> Vec<graph_sim::LoggedRequest> {
+        self.sim().requests().await
+    }
+
     pub async fn posts(&self, device_id: &str) -> usize {
         self.sim().post_count(device_id).await
     }

@@ -10,16 +10,9 @@ use serde_json::json;
 #[tokio::test]
 async fn certificate_credentials_work_end_to_end() {
     let world = World::start_with(SecretForm::Certificate, &[]).await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let token_calls: Vec<_> = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -43,7 +36,6 @@ async fn one_secret_read_and_one_token_serve_many_invocations() {
         );
     }
     let tokens = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -71,13 +63,7 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
         )
         .await
         .unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     let message = reply.error_message();
     assert!(
@@ -111,13 +97,7 @@ async fn missing_secret_names_the_secret_and_the_fix() {
             &[("GRAPH_SECRET_ID", "passcode/does-not-exist")],
         )
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(
         (reply.status, reply.error_code()),
         (500, "configurationError")
@@ -133,18 +113,11 @@ async fn wrong_client_secret_is_refused_without_touching_graph() {
         .set_secrets(&["a-different-secret-value"])
         .await
         .unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     assert!(reply.error_message().contains("AADSTS7000215"));
     assert_eq!(world.graph_calls().await, 0);
     let tokens = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -159,17 +132,7 @@ async fn wrong_client_secret_is_refused_without_touching_graph() {
 #[tokio::test]
 async fn expired_token_is_renewed_transparently() {
     let world = World::start().await;
-    assert_eq!(
-        world
-            .api_path(
-                Action::ResetPasscode,
-                dev::AE_DEDICATED,
-                json!({"reason": "r"})
-            )
-            .await
-            .status,
-        202
-    );
+    assert_eq!(world.reset_kiosk().await.status, 202);
     world.sim().expire_tokens().await.unwrap();
     let reply = world
         .api_path(
@@ -192,17 +155,7 @@ async fn expired_token_is_renewed_transparently() {
 async fn short_token_lifetimes_are_refreshed_before_expiry() {
     let world = World::start().await;
     world.sim().set_token_lifetime_seconds(2).await.unwrap();
-    assert_eq!(
-        world
-            .api_path(
-                Action::ResetPasscode,
-                dev::AE_DEDICATED,
-                json!({"reason": "r"})
-            )
-            .await
-            .status,
-        202
-    );
+    assert_eq!(world.reset_kiosk().await.status, 202);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
         world
@@ -226,17 +179,7 @@ async fn short_token_lifetimes_are_refreshed_before_expiry() {
 #[tokio::test]
 async fn a_rotated_secret_is_picked_up_without_a_restart() {
     let world = World::start().await;
-    assert_eq!(
-        world
-            .api_path(
-                Action::ResetPasscode,
-                dev::AE_DEDICATED,
-                json!({"reason": "r"})
-            )
-            .await
-            .status,
-        202
-    );
+    assert_eq!(world.reset_kiosk().await.status, 202);
     // Rotation: the app gets a new secret, the old one is revoked, Secrets Manager has the new value.
     let new_secret = "rotated-secret-value-7f1c2d";
     world.sim().set_secrets(&[new_secret]).await.unwrap();
@@ -258,7 +201,6 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let tokens: Vec<_> = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -281,13 +223,7 @@ async fn missing_graph_permission_says_which() {
         .set_roles(&[graph_sim::seed::ROLE_READ_ALL])
         .await
         .unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     assert!(
         reply
@@ -457,13 +393,7 @@ async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
     )
     .await;
     use_certificate(&world, &certificate(Validity::Days(10))).await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "still works: {:?}", reply.body);
     let lines: Vec<serde_json::Value> = world
         .function(Action::ResetPasscode)
@@ -514,13 +444,7 @@ async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
 async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() {
     let world = World::start().await;
     use_certificate(&world, &certificate(Validity::Expired)).await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     let message = reply.error_message();
     assert!(

@@ -19,20 +19,13 @@ async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
         .fault_on_reset_post(FaultRule::status_retry_after(429, 2).times(1))
         .await;
     let started = Instant::now();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After honoured"
     );
     let posts: Vec<_> = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -49,16 +42,9 @@ async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
 async fn throttled_post_without_retry_after_backs_off() {
     let world = World::start().await;
     world.sim().add_fault(&post_reset().times(2)).await.unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let statuses: Vec<_> = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -160,7 +146,6 @@ async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
         "confirmed by re-reading, not re-sent"
     );
     let posts = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -237,16 +222,9 @@ async fn token_endpoint_outage_is_retried() {
         .add_fault(&FaultRule::status(503).endpoint(Endpoint::Token).times(2))
         .await
         .unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let tokens = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -281,7 +259,6 @@ async fn intune_write_limit_is_respected() {
         assert_eq!(world.posts(id).await, 1);
     }
     let throttled = world
-        .sim()
         .requests()
         .await
         .into_iter()
@@ -323,13 +300,7 @@ async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
     world
         .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(1))
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     assert_eq!(retry_waits(&world, "Graph call"), [2128]);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
@@ -350,13 +321,7 @@ async fn http_date_retry_after_from_graph_is_waited_until() {
         )
         .await
         .unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let waits = retry_waits(&world, "Graph call");
     assert_eq!(waits.len(), 1, "{waits:?}");
@@ -407,13 +372,7 @@ async fn token_endpoint_retry_after_in_every_form_is_honoured() {
             .await
             .unwrap();
     }
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     assert_eq!(
         token_requests(&world.sim().requests().await),
@@ -486,13 +445,7 @@ async fn secrets_manager_outage_is_reported_as_such() {
             &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", unreachable.as_str())],
         )
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let reply = world.reset_kiosk().await;
     reply.assert_error(503, "secretsUnavailable");
     assert!(
         reply

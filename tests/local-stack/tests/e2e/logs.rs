@@ -17,17 +17,7 @@ async fn full_run(form: SecretForm) {
     let sim = world.sim();
     let passcode = "73915208";
 
-    assert_eq!(
-        world
-            .api_path(
-                Action::ResetPasscode,
-                dev::AE_DEDICATED,
-                json!({"reason": "r"})
-            )
-            .await
-            .status,
-        202
-    );
+    assert_eq!(world.reset_kiosk().await.status, 202);
     sim.advance_action(dev::AE_DEDICATED, "resetPasscode", "done", Some(passcode))
         .await
         .unwrap();
@@ -230,13 +220,7 @@ async fn audit_lines_are_emf_with_graph_counts() {
     world
         .fault_on_reset_post(FaultRule::status_retry_after(429, 0).times(1))
         .await;
-    let throttled_once = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let throttled_once = world.reset_kiosk().await;
     assert_eq!(throttled_once.status, 202);
     let unknown = world
         .api_path(

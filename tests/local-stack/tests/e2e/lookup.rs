@@ -264,7 +264,6 @@ async fn odata_injection_attempts_change_nothing() {
         .await;
     reply.assert_error(404, "deviceNotFound");
     let filters: Vec<String> = world
-        .sim()
         .requests()
         .await
         .iter()
