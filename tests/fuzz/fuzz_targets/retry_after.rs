@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_032_800);
     let parsed = parse_retry_after(text, now);
     let trimmed = text.trim();
-    if let Ok(seconds) = trimmed.parse::<u64>() {
+    // RFC 9110 delta-seconds is digits only (Rust's parse would also take
+    // a leading '+', which the header does not allow).
+    if trimmed.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(seconds) = trimmed.parse::<u64>()
+    {
         assert_eq!(parsed, Some(Duration::from_secs(seconds)), "{text:?}");
     }
     if let (Some(wait), Some((whole, fraction))) = (parsed, trimmed.split_once('.'))

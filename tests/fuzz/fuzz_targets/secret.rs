@@ -217,8 +217,9 @@ fn check(text: &str) {
                 .message
                 .strip_prefix(&prefix)
                 .unwrap_or_else(|| panic!("unexpected message {:?}", e.message));
-            let known =
-                MESSAGES.contains(&normalise(rest).as_str()) || rest.starts_with(KEY_MESSAGE_START);
+            // Digits aside on both sides ("X.509" has some too).
+            let known = MESSAGES.iter().any(|m| normalise(m) == normalise(rest))
+                || rest.starts_with(KEY_MESSAGE_START);
             assert!(known, "message not one of the fixed texts: {rest:?}");
             no_echo(&e.message, text);
             if let Some(Value::String(secret)) = fields.get("clientSecret")
