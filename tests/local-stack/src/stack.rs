@@ -180,7 +180,7 @@ async fn generate_credential(form: SecretForm) -> anyhow::Result<Credential> {
         SecretForm::ClientSecret => Ok(Credential::ClientSecret(client_secret())),
         SecretForm::Certificate => {
             let dir = tempfile::tempdir().context("temporary directory for the key pair")?;
-            let (certificate_pem, private_key_pem) = self_signed(dir.path()).await?;
+            let (certificate_pem, private_key_pem) = self_signed(dir.path(), 2).await?;
             Ok(Credential::Certificate {
                 certificate_pem,
                 private_key_pem,
@@ -198,8 +198,9 @@ fn client_secret() -> String {
     format!("{}8Q~{}", &random[..3], &random[3..37])
 }
 
-/// An RSA 2048 key (PKCS#8 PEM) and a self-signed certificate valid for two days.
-async fn self_signed(dir: &Path) -> anyhow::Result<(String, String)> {
+/// An RSA 2048 key (PKCS#8 PEM) and a self-signed certificate valid from
+/// now for `days` days, written into `dir`: (certificate PEM, key PEM).
+pub async fn self_signed(dir: &Path, days: u32) -> anyhow::Result<(String, String)> {
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     openssl(&[
@@ -210,7 +211,7 @@ async fn self_signed(dir: &Path) -> anyhow::Result<(String, String)> {
         "-nodes",
         "-sha256",
         "-days",
-        "2",
+        &days.to_string(),
         "-subj",
         "/CN=local-stack",
         "-keyout",

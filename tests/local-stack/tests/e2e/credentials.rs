@@ -279,14 +279,25 @@ enum Validity {
 }
 
 /// An RSA key (PKCS#8 PEM) and a self-signed certificate made with openssl
-/// for this test, the way the local stack makes its own.
-fn certificate(validity: Validity) -> (String, String) {
+/// for this test: from now, the local stack's own generator; long expired,
+/// `openssl ca`, which takes any start and end date.
+async fn certificate(validity: Validity) -> (String, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let days = match validity {
+        Validity::Days(days) => days,
+        Validity::Expired => return expired_certificate(dir.path()),
+    };
+    local_stack::stack::self_signed(dir.path(), days)
+        .await
+        .expect("openssl makes a certificate")
+}
+
+fn expired_certificate(dir: &std::path::Path) -> (String, String) {
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let openssl = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .expect("openssl runs");
         assert!(
@@ -296,68 +307,48 @@ fn certificate(validity: Validity) -> (String, String) {
         );
     };
     let (key, cert) = (path("key.pem"), path("cert.pem"));
-    match validity {
-        Validity::Days(days) => openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            &days.to_string(),
-            "-subj",
-            "/CN=expiring",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-        ]),
-        Validity::Expired => {
-            // `openssl req -x509` only dates from now; `openssl ca` takes
-            // any start and end date.
-            std::fs::create_dir(dir.path().join("db")).unwrap();
-            std::fs::write(dir.path().join("db/index.txt"), "").unwrap();
-            std::fs::write(
-                dir.path().join("ca.cnf"),
+    // `openssl req -x509` only dates from now; `openssl ca` takes
+    // any start and end date.
+    std::fs::create_dir(dir.join("db")).unwrap();
+    std::fs::write(dir.join("db/index.txt"), "").unwrap();
+    std::fs::write(
+                dir.join("ca.cnf"),
                 "[ca]\ndefault_ca = local\n[local]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n",
             )
             .unwrap();
-            let csr = path("req.csr");
-            openssl(&[
-                "req",
-                "-new",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=expired",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ]);
-            openssl(&[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-selfsign",
-                "-keyfile",
-                &key,
-                "-in",
-                &csr,
-                "-out",
-                &cert,
-                "-startdate",
-                "20250101000000Z",
-                "-enddate",
-                "20250201000000Z",
-                "-create_serial",
-                "-notext",
-            ]);
-        }
-    }
+    let csr = path("req.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=expired",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    openssl(&[
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-selfsign",
+        "-keyfile",
+        &key,
+        "-in",
+        &csr,
+        "-out",
+        &cert,
+        "-startdate",
+        "20250101000000Z",
+        "-enddate",
+        "20250201000000Z",
+        "-create_serial",
+        "-notext",
+    ]);
     let key_pem = std::fs::read_to_string(&key).unwrap();
     assert!(key_pem.contains("BEGIN PRIVATE KEY"), "PKCS#8 key");
     (std::fs::read_to_string(&cert).unwrap(), key_pem)
@@ -392,7 +383,7 @@ async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
         &[("METRICS_NAMESPACE", "PasscodeE2E")],
     )
     .await;
-    use_certificate(&world, &certificate(Validity::Days(10))).await;
+    use_certificate(&world, &certificate(Validity::Days(10)).await).await;
     let reply = world.reset_kiosk().await;
     assert_eq!(reply.status, 202, "still works: {:?}", reply.body);
     let lines: Vec<serde_json::Value> = world
@@ -443,7 +434,7 @@ async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
 #[tokio::test]
 async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() {
     let world = World::start().await;
-    use_certificate(&world, &certificate(Validity::Expired)).await;
+    use_certificate(&world, &certificate(Validity::Expired).await).await;
     let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     let message = reply.error_message();
