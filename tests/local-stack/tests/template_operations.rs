@@ -1,7 +1,8 @@
 //! What an operator relies on in `template.yaml`: failures land in queues,
 //! alarms watch every failure signal, the API throttles before Lambda does,
 //! the defaults deploy on a new account, the audit trail outlives the stack,
-//! and every role takes the permissions boundary.
+//! every role takes the permissions boundary, and the completion tracker
+//! runs on its schedule with no more rights than it needs.
 //!
 //! The template is translated by AWS SAM's own translator
 //! (`scripts/sam_translate.py`, samtranslator from `.venv`), then "deployed"
@@ -26,6 +27,19 @@ const FUNCTIONS: [&str; 5] = [
     "PasscodeStatusFunction",
     "RevealPasscodeFunction",
 ];
+
+/// The scheduled completion tracker: no route, no rule, no reservation.
+const TRACKER: &str = "PasscodeTrackerFunction";
+
+/// The functions that record accepted actions in the actions table.
+const WRITES: [&str; 3] = [
+    "ResetPasscodeFunction",
+    "RemovePasscodeFunction",
+    "ResetWindowsPinFunction",
+];
+
+/// What the tracker's `EVENT_SOURCE` is and its policy allows.
+const EVENT_SOURCE: &str = "intune-passcode";
 
 /// The read functions share the status reservation.
 fn reads(id: &str) -> bool {
@@ -249,7 +263,7 @@ fn reference(id: &str) -> Value {
 fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     let stack = Deployed::with(&[]);
     let functions: Vec<_> = stack.of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), FUNCTIONS.len());
+    assert_eq!(functions.len(), FUNCTIONS.len() + 1, "and the tracker");
     for (id, function) in functions {
         let p = &function["Properties"];
         assert!(
@@ -292,6 +306,13 @@ fn reservations_derive_the_route_limits() {
         let expected = if reads(id) { "7" } else { "4" };
         assert_eq!(stack.props(id)["ReservedConcurrentExecutions"], expected);
     }
+    // Overlapping tracker runs are safe (leases): it reserves nothing.
+    assert!(
+        stack
+            .props(TRACKER)
+            .get("ReservedConcurrentExecutions")
+            .is_none()
+    );
     let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
     let routes = stage["RouteSettings"].as_object().unwrap();
     for (route, limits) in routes {
@@ -399,7 +420,11 @@ fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> 
         (json!(ns).to_string(), json!(metric).to_string(), dims)
     };
     let mut expected = Vec::new();
-    for queue in ["EventDeadLetterQueue", "FailedInvocationQueue"] {
+    for queue in [
+        "EventDeadLetterQueue",
+        "FailedInvocationQueue",
+        "TrackerScheduleDeadLetterQueue",
+    ] {
         expected.push(key(
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
@@ -419,6 +444,14 @@ fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> 
                 BTreeSet::from([format!("FunctionName={}", reference(function))]),
             ));
         }
+    }
+    // The tracker has no destinations, hence no DestinationDeliveryFailures.
+    for metric in ["Errors", "Throttles", "AsyncEventsDropped"] {
+        expected.push(key(
+            "AWS/Lambda",
+            metric,
+            BTreeSet::from([format!("FunctionName={}", reference(TRACKER))]),
+        ));
     }
     let rules: Vec<&String> = stack
         .of_type("AWS::Events::Rule")
@@ -518,8 +551,8 @@ fn log_groups_outlive_the_stack() {
     let groups: Vec<_> = stack.of_type("AWS::Logs::LogGroup").collect();
     assert_eq!(
         groups.len(),
-        FUNCTIONS.len() + 1,
-        "the functions and the API access log"
+        FUNCTIONS.len() + 2,
+        "the functions, the tracker and the API access log"
     );
     for (id, group) in groups {
         assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
@@ -567,6 +600,7 @@ fn audit_export_writes_to_a_locked_bucket() {
         .collect();
     let function_groups: BTreeSet<String> = FUNCTIONS
         .iter()
+        .chain([&TRACKER])
         .map(|f| stack.props(f)["LoggingConfig"]["LogGroup"].to_string())
         .collect();
     assert_eq!(
@@ -596,8 +630,8 @@ fn permissions_boundary_applies_to_every_role() {
     let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
     assert_eq!(
         roles.len(),
-        FUNCTIONS.len() + 2,
-        "the function roles and two export roles"
+        FUNCTIONS.len() + 4,
+        "the function roles, the tracker's and its schedule's, and two export roles"
     );
     for (id, role) in roles {
         assert_eq!(role["Properties"]["PermissionsBoundary"], BOUNDARY, "{id}");
@@ -623,4 +657,355 @@ fn every_parameter_is_documented() {
         .filter(|name| !readme.contains(&format!("`{name}`")))
         .collect();
     assert!(missing.is_empty(), "not in infra/README.md: {missing:?}");
+}
+
+/// A value that may be one item or a list, as a list.
+fn items(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(list) => list.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Every statement a function's role grants through the policies this
+/// template defines (managed policies it references and inline policies),
+/// as (actions, resources, condition). The two AWS managed policies SAM
+/// attaches (logs, X-Ray) are not in the template and not listed.
+fn granted(stack: &Deployed, role: &str) -> Vec<(Vec<String>, Vec<Value>, Value)> {
+    let p = stack.props(role);
+    let mut documents: Vec<Value> = Vec::new();
+    for arn in items(&p["ManagedPolicyArns"]) {
+        if let Some(id) = arn.get("Ref").and_then(Value::as_str) {
+            documents.push(stack.props(id)["PolicyDocument"].clone());
+        }
+    }
+    for policy in items(&p["Policies"]) {
+        documents.push(policy["PolicyDocument"].clone());
+    }
+    documents
+        .iter()
+        .flat_map(|d| items(&d["Statement"]))
+        .map(|s| {
+            assert_eq!(s["Effect"], "Allow", "{role}: {s}");
+            let actions = items(&s["Action"])
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            (actions, items(&s["Resource"]), s["Condition"].clone())
+        })
+        .collect()
+}
+
+fn function_role(stack: &Deployed, function: &str) -> String {
+    let role = &stack.props(function)["Role"]["Fn::GetAtt"][0];
+    role.as_str().unwrap().to_string()
+}
+
+/// The statements of a function's role whose resources are the actions
+/// table or one of its indexes.
+fn on_actions_table(stack: &Deployed, function: &str) -> Vec<(Vec<String>, Vec<Value>)> {
+    granted(stack, &function_role(stack, function))
+        .into_iter()
+        .filter(|(_, resources, _)| {
+            resources
+                .iter()
+                .any(|r| r.to_string().contains("ActionsTable"))
+        })
+        .map(|(actions, resources, _)| (actions, resources))
+        .collect()
+}
+
+/// Keys and sparse index as the tracker and the status read them; TTL on
+/// the attribute the code writes; kept with the stack's audit trail.
+#[test]
+fn actions_table_has_the_keys_and_index_the_code_uses() {
+    let stack = Deployed::with(&[("IdempotencyTable", "disabled")]);
+    let table = stack.get("ActionsTable");
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        json!({"AttributeName": "expiration", "Enabled": true})
+    );
+    assert_eq!(
+        p["KeySchema"],
+        json!([
+            {"AttributeName": "deviceId", "KeyType": "HASH"},
+            {"AttributeName": "actionKey", "KeyType": "RANGE"}
+        ])
+    );
+    let indexes = p["GlobalSecondaryIndexes"].as_array().unwrap();
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"], "open-by-next-poll");
+    assert_eq!(
+        indexes[0]["KeySchema"],
+        json!([
+            {"AttributeName": "openPartition", "KeyType": "HASH"},
+            {"AttributeName": "nextPollAtMs", "KeyType": "RANGE"}
+        ])
+    );
+    assert_eq!(indexes[0]["Projection"]["ProjectionType"], "ALL");
+    let types: BTreeMap<String, String> = p["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (scalar(&d["AttributeName"]), scalar(&d["AttributeType"])))
+        .collect();
+    assert_eq!(
+        types,
+        BTreeMap::from([
+            ("deviceId".into(), "S".into()),
+            ("actionKey".into(), "S".into()),
+            ("openPartition".into(), "S".into()),
+            ("nextPollAtMs".into(), "N".into()),
+        ])
+    );
+}
+
+/// The table does not depend on the idempotency table: tracking works
+/// without it. ACTIONS_TABLE reaches exactly the functions that use it.
+#[test]
+fn actions_table_reaches_the_writers_the_status_and_the_tracker() {
+    for idempotency in ["enabled", "disabled"] {
+        let stack = Deployed::with(&[("IdempotencyTable", idempotency)]);
+        for (id, function) in stack.of_type("AWS::Lambda::Function") {
+            let variable = function["Properties"]["Environment"]["Variables"].get("ACTIONS_TABLE");
+            let expected =
+                WRITES.contains(&id.as_str()) || id == "PasscodeStatusFunction" || id == TRACKER;
+            if expected {
+                assert_eq!(variable, Some(&reference("ActionsTable")), "{id}");
+            } else {
+                assert!(variable.is_none(), "{id}: ACTIONS_TABLE");
+            }
+        }
+    }
+}
+
+/// Writers add items and do nothing else with them; the status queries the
+/// table by device, not the index; reveal-passcode never touches it.
+#[test]
+fn actions_table_rights_per_function() {
+    let stack = Deployed::with(&[]);
+    let table = get_att("ActionsTable", "Arn");
+    for function in WRITES {
+        assert_eq!(
+            on_actions_table(&stack, function),
+            vec![(vec!["dynamodb:PutItem".to_string()], vec![table.clone()])],
+            "{function}"
+        );
+    }
+    assert_eq!(
+        on_actions_table(&stack, "PasscodeStatusFunction"),
+        vec![(vec!["dynamodb:Query".to_string()], vec![table.clone()])]
+    );
+    assert!(on_actions_table(&stack, "RevealPasscodeFunction").is_empty());
+}
+
+/// The tracker may query the open-actions index (not the table), read and
+/// update items, read the Graph secret and put its own events on the
+/// project's bus; nothing else.
+#[test]
+fn tracker_policy_is_least_privilege() {
+    for (bus, expected_bus) in [
+        ("", get_att("EventBus", "Arn")),
+        (
+            "ops-bus",
+            json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}),
+        ),
+    ] {
+        let stack = Deployed::with(&[("EventBusName", bus)]);
+        let statements = granted(&stack, &function_role(&stack, TRACKER));
+        let mut by_action: BTreeMap<String, Vec<(Vec<Value>, Value)>> = BTreeMap::new();
+        for (actions, resources, condition) in statements {
+            for action in actions {
+                by_action
+                    .entry(action)
+                    .or_default()
+                    .push((resources.clone(), condition.clone()));
+            }
+        }
+        assert_eq!(
+            by_action.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "events:PutEvents",
+                "secretsmanager:GetSecretValue",
+            ],
+            "{bus:?}: {by_action:?}"
+        );
+        assert_eq!(
+            by_action["dynamodb:Query"],
+            vec![(
+                vec![json!({"Fn::Sub": "${ActionsTable.Arn}/index/open-by-next-poll"})],
+                Value::Null
+            )],
+            "the index only"
+        );
+        for action in ["dynamodb:GetItem", "dynamodb:UpdateItem"] {
+            assert_eq!(
+                by_action[action],
+                vec![(vec![get_att("ActionsTable", "Arn")], Value::Null)],
+                "{action}"
+            );
+        }
+        let puts = &by_action["events:PutEvents"];
+        assert_eq!(puts.len(), 1);
+        let (resources, condition) = &puts[0];
+        assert_eq!(resources, &vec![expected_bus.clone()], "{bus:?}");
+        assert_eq!(condition["StringEquals"]["events:source"], EVENT_SOURCE);
+        assert_eq!(
+            condition["StringEquals"]["events:detail-type"],
+            json!(["Passcode Action Completed", "Passcode Action Expired"])
+        );
+
+        // The function sends to that bus, with the source its policy allows.
+        let env = &stack.props(TRACKER)["Environment"]["Variables"];
+        let bus_name = if bus.is_empty() {
+            reference("EventBus")
+        } else {
+            json!(bus)
+        };
+        assert_eq!(env["EVENT_BUS_NAME"], bus_name);
+        assert_eq!(env["EVENT_SOURCE"], EVENT_SOURCE);
+        // No destinations: SAM would otherwise add PutEvents on the bus
+        // without the source condition, and post every run's result.
+        let config = stack.props(&format!("{TRACKER}EventInvokeConfig"));
+        assert_eq!(config["DestinationConfig"], json!({}));
+        assert_eq!(config["MaximumRetryAttempts"], 0);
+    }
+}
+
+/// The tracker runs on EventBridge Scheduler with the parameter's
+/// expression; what Scheduler cannot deliver lands in an encrypted queue;
+/// nothing else can invoke it (no route, no rule, no permission).
+#[test]
+fn tracker_runs_on_its_schedule_with_a_dead_letter_queue() {
+    let stack = Deployed::with(&[
+        ("TrackerSchedule", "rate(10 minutes)"),
+        ("TrackerReadBudgetFraction", "0.2"),
+        ("TrackerExpireAfterHours", "72"),
+    ]);
+    let schedules: Vec<_> = stack.of_type("AWS::Scheduler::Schedule").collect();
+    assert_eq!(schedules.len(), 1);
+    let p = &schedules[0].1["Properties"];
+    assert_eq!(p["ScheduleExpression"], "rate(10 minutes)");
+    assert_eq!(p["State"], "ENABLED");
+    assert_eq!(
+        p["Name"],
+        json!({"Fn::Sub": "${NamePrefix}passcode-tracker"})
+    );
+    let target = &p["Target"];
+    assert_eq!(target["Arn"], get_att(TRACKER, "Arn"));
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        get_att("TrackerScheduleDeadLetterQueue", "Arn")
+    );
+    assert!(
+        target["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(target["RetryPolicy"]["MaximumEventAgeInSeconds"].is_number());
+    let queue = stack.props("TrackerScheduleDeadLetterQueue");
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(queue["MessageRetentionPeriod"], 1_209_600);
+
+    // Scheduler's role: trusted by Scheduler for this account only; invokes
+    // the tracker and writes the dead letters, nothing more.
+    let role = target["RoleArn"]["Fn::GetAtt"][0].as_str().unwrap();
+    let trust = &stack.props(role)["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_array().unwrap().len(), 1);
+    assert_eq!(trust[0]["Principal"]["Service"], "scheduler.amazonaws.com");
+    assert_eq!(
+        trust[0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        reference("AWS::AccountId")
+    );
+    let mut grants: Vec<(Vec<String>, Vec<Value>)> = granted(&stack, role)
+        .into_iter()
+        .map(|(a, r, _)| (a, r))
+        .collect();
+    grants.sort_by_key(|g| g.0.clone());
+    assert_eq!(
+        grants,
+        vec![
+            (
+                vec!["lambda:InvokeFunction".to_string()],
+                vec![get_att(TRACKER, "Arn")]
+            ),
+            (
+                vec!["sqs:SendMessage".to_string()],
+                vec![get_att("TrackerScheduleDeadLetterQueue", "Arn")]
+            ),
+        ]
+    );
+
+    let permissions: Vec<_> = stack
+        .of_type("AWS::Lambda::Permission")
+        .filter(|(_, perm)| perm["Properties"]["FunctionName"] == reference(TRACKER))
+        .collect();
+    assert!(
+        permissions.is_empty(),
+        "only the schedule invokes it: {permissions:?}"
+    );
+    for (id, rule) in stack.of_type("AWS::Events::Rule") {
+        assert!(
+            !rule.to_string().contains(TRACKER),
+            "{id} targets the tracker"
+        );
+    }
+
+    let tracker = stack.props(TRACKER);
+    assert_eq!(tracker["Timeout"], 300);
+    let env = &tracker["Environment"]["Variables"];
+    assert_eq!(env["TRACK_READ_BUDGET_FRACTION"], "0.2");
+    assert_eq!(env["TRACK_EXPIRE_AFTER_HOURS"], "72");
+    assert_eq!(
+        env["GRAPH_SECRET_ID"],
+        stack.props("ResetPasscodeFunction")["Environment"]["Variables"]["GRAPH_SECRET_ID"]
+    );
+
+    // The defaults the design settles on.
+    let template = translate(&[]);
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["TrackerSchedule"]["Default"], "rate(5 minutes)");
+    assert_eq!(parameters["TrackerReadBudgetFraction"]["Default"], 0.1);
+    assert_eq!(parameters["TrackerExpireAfterHours"]["Default"], 168);
+}
+
+/// A failed or throttled run, a dropped run and a schedule that cannot
+/// invoke the tracker each raise an alarm.
+#[test]
+fn tracker_failures_raise_alarms() {
+    let stack = Deployed::with(&[]);
+    let alarms = stack.alarms();
+    let on_tracker: BTreeSet<String> = alarms
+        .keys()
+        .filter(|k| {
+            k.2.contains(&format!("FunctionName={}", reference(TRACKER)))
+        })
+        .map(|k| k.1.clone())
+        .collect();
+    assert_eq!(
+        on_tracker,
+        BTreeSet::from([
+            "\"AsyncEventsDropped\"".to_string(),
+            "\"Errors\"".to_string(),
+            "\"Throttles\"".to_string(),
+        ])
+    );
+    let queue = format!(
+        "QueueName={}",
+        get_att("TrackerScheduleDeadLetterQueue", "QueueName")
+    );
+    assert!(
+        alarms.keys().any(|k| k.2.contains(&queue)),
+        "no alarm on the schedule's dead-letter queue"
+    );
 }
