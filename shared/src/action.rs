@@ -1,4 +1,4 @@
-//! The four passcode actions this project ships, one Lambda binary each, and the
+//! The five passcode actions this project ships, one Lambda binary each, and the
 //! routes and EventBridge names that reach them.
 //!
 //! This file is the single source of truth for names: `template.yaml` is checked
@@ -8,6 +8,10 @@ use std::fmt;
 
 /// `detail-type` of the EventBridge events the functions accept.
 pub const EVENT_DETAIL_TYPE: &str = "Passcode Action Requested";
+
+/// The one function binary that serves no request: the completion tracker,
+/// started on a schedule (see `tracking`).
+pub const TRACKER_FUNCTION: &str = "passcode-tracker";
 
 /// One Intune passcode action. Each variant is one function binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,6 +8,7 @@
 
 use crate::config::{env_flag as flag, env_var as env};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
@@ -73,4 +74,30 @@ pub fn dynamodb(shared: &SdkConfig) -> aws_sdk_dynamodb::Client {
         builder = builder.endpoint_url(url);
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// A short description of an SDK error for logs and messages: the service's
+/// error code, or the kind of failure. Never a request or response body.
+pub fn error_text<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    match e {
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .unwrap_or("unknown service error")
+            .to_string(),
+        SdkError::TimeoutError(_) => "timed out".into(),
+        SdkError::DispatchFailure(_) => "connection failed".into(),
+        SdkError::ResponseError(_) => "unreadable response".into(),
+        SdkError::ConstructionFailure(_) => "request could not be built".into(),
+        _ => "unknown error".into(),
+    }
+}
+
+#[cfg(feature = "tracker")]
+pub fn eventbridge(shared: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    let mut builder = aws_sdk_eventbridge::config::Builder::from(shared);
+    if let Some(url) = endpoint_override("AWS_ENDPOINT_URL_EVENTBRIDGE") {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_eventbridge::Client::from_conf(builder.build())
 }

@@ -65,6 +65,9 @@ pub struct Config {
     /// DynamoDB table of idempotency records; `None` falls back to the
     /// `deviceActionResults` check alone (see `idempotency`).
     pub idempotency_table: Option<String>,
+    /// DynamoDB table of accepted actions (see `tracking`); `None`: actions
+    /// are not tracked and `passcode-status` shows no tracking.
+    pub actions_table: Option<String>,
     /// How long a finished request's record answers repeats of it.
     pub idempotency_ttl: Duration,
     /// Requests without an `idempotencyKey` or event id count as the same
@@ -136,6 +139,14 @@ impl Config {
                 "IDEMPOTENCY_TABLE={table:?} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .) or table ARN"
             ));
         }
+        let actions_table = get("ACTIONS_TABLE");
+        if let Some(table) = &actions_table
+            && !valid_table_name(table)
+        {
+            return Err(format!(
+                "ACTIONS_TABLE={table:?} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .) or table ARN"
+            ));
+        }
         let idempotency_ttl = seconds(
             get("IDEMPOTENCY_TTL_SECONDS"),
             "IDEMPOTENCY_TTL_SECONDS",
@@ -164,6 +175,7 @@ impl Config {
             pending_window,
             secret_ttl,
             idempotency_table,
+            actions_table,
             idempotency_ttl,
             idempotency_window,
             metrics_namespace,

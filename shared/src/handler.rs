@@ -27,6 +27,7 @@ use crate::response;
 use crate::retry::Deadline;
 use crate::reveal;
 use crate::rights::RequiredRight;
+use crate::tracking::{self, ActionLog, ActionRecord, RequestedBy, TrackedAction};
 use crate::trigger::{self, Caller, Source};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub struct App {
     pub graph: Graph,
     /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
     pub idempotency: Option<IdempotencyStore>,
+    /// `None` without `ACTIONS_TABLE`: accepted actions are not tracked.
+    pub actions: Option<ActionLog>,
     pub policy: Policy,
     /// What JWT callers must be granted to run `action`.
     pub right: RequiredRight,
@@ -231,10 +234,11 @@ async fn run(
             return Ok(Outcome::Status {
                 device: device.summary(),
                 actions: action_statuses(&device, platform),
+                tracking: tracked_actions(app, &device.id).await,
             });
         }
         Action::RevealPasscode => {
-            let revealed = reveal::passcode(&device, OffsetDateTime::now_utc())?;
+            let revealed = reveal::passcode(&device, crate::clock::now())?;
             return Ok(Outcome::Revealed {
                 device: device.summary(),
                 passcode: revealed.passcode,
@@ -249,7 +253,7 @@ async fn run(
     }
 
     let notice = PlatformNotice::for_platform(platform);
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let pending = pending_reset(&device, now, app.policy.pending_window);
     // A pending action blocks a new one unless the caller asked to replace it.
     let (replaced, blocked_by) = if request.replace_pending {
@@ -286,12 +290,69 @@ async fn run(
             (reread, None)
         }
     };
+    record_accepted(app, request, invocation, &summary, graph_request_id.as_deref()).await;
     Ok(Outcome::Accepted {
         device: summary,
         graph_request_id,
         replaced,
         notice,
     })
+}
+
+/// Puts the accepted action in the action log for the tracker. A failure
+/// does not fail the request: the action was sent, and an error would make
+/// callers retry into `alreadyPending`. It is logged (and the status shows
+/// no tracking for it).
+async fn record_accepted(
+    app: &App,
+    request: &PasscodeRequest,
+    invocation: &Invocation<'_>,
+    device: &DeviceSummary,
+    graph_request_id: Option<&str>,
+) {
+    let Some(log) = &app.actions else {
+        return;
+    };
+    let caller = invocation.caller;
+    let record = ActionRecord {
+        device_id: device.id.clone(),
+        device_name: Some(device.device_name.clone()).filter(|n| !n.is_empty()),
+        action: app.action.event_action().to_string(),
+        request_id: invocation.request_id.to_string(),
+        graph_request_id: graph_request_id.map(str::to_string),
+        accepted_at_ms: crate::clock::now_ms(),
+        ticket: request.ticket.clone(),
+        reason: request.reason.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        event_id: caller.event_id.clone(),
+        requested_by: RequestedBy {
+            caller_kind: caller.kind.clone(),
+            principal: caller.principal.clone(),
+            user: caller.user.clone(),
+            app_id: caller.app_id.clone(),
+            requested_by: request.requested_by.clone(),
+        },
+        tracking: Default::default(),
+    };
+    if let Err(e) = log.put(&record, tracking::FIRST_POLL_MS).await {
+        tracing::error!(
+            table = log.table(),
+            device_id = %device.id,
+            "the accepted action could not be recorded for tracking ({e}); no completion event will follow for it"
+        );
+    }
+}
+
+/// The device's newest tracked actions for the status answer.
+async fn tracked_actions(app: &App, device_id: &str) -> Option<Vec<TrackedAction>> {
+    let log = app.actions.as_ref()?;
+    match log.for_device(device_id, 5).await {
+        Ok(records) => Some(records.iter().map(ActionRecord::view).collect()),
+        Err(e) => {
+            tracing::warn!(table = log.table(), "the action log could not be read ({e}); the status shows no tracking");
+            None
+        }
+    }
 }
 
 /// A `resetPasscode` that is pending/active and started within the window.

@@ -41,6 +41,8 @@ use crate::outcome::Outcome;
 use crate::request::PasscodeRequest;
 use crate::retry::Deadline;
 use crate::trigger::Caller;
+use crate::aws::error_text;
+use crate::dynamo::{n, s};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use sha2::{Digest, Sha256};
@@ -374,31 +376,6 @@ pub fn in_progress_error(key: &RequestKey, retry_after: Duration) -> ServiceErro
     );
     e.retry_after = Some(retry_after);
     e
-}
-
-/// A short description of an SDK error for logs and messages: the service's
-/// error code, or the kind of failure. Never a request or response body.
-fn error_text<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
-    match e {
-        SdkError::ServiceError(service) => service
-            .err()
-            .code()
-            .unwrap_or("unknown service error")
-            .to_string(),
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(_) => "connection failed".into(),
-        SdkError::ResponseError(_) => "unreadable response".into(),
-        SdkError::ConstructionFailure(_) => "request could not be built".into(),
-        _ => "unknown error".into(),
-    }
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@
 //! | [`response`] | answers per trigger |
 //! | [`audit`] | the per-invocation audit record (with its metrics) |
 //! | [`metrics`] | per-invocation Graph call counts for the audit record |
+//! | [`tracking`] | the action log, the tracker's runs and its result events |
+//! | [`clock`] | wall-clock time compared with Intune's dates (movable in tests) |
+//! | [`dynamo`] | DynamoDB attribute helpers |
 
 // Other crates need only the actions and their rights (the local stack,
 // the benchmark); everything else is private. The fuzz targets reach the
@@ -46,9 +49,11 @@ internal_modules!(
     audit,
     auth,
     aws,
+    clock,
     config,
     credentials,
     device,
+    dynamo,
     eligibility,
     error,
     graph,
@@ -65,6 +70,7 @@ internal_modules!(
     reveal,
     secrets,
     sensitive,
+    tracking,
     trigger,
 );
 
@@ -78,24 +84,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// environment, then serves invocations until Lambda stops the process.
 pub async fn run(action: Action) -> Result<(), BoxError> {
     logging::init();
-    let config = match config::Config::from_env() {
-        Ok(config) => config,
-        Err(line) => {
-            // One clear line, then exit: Lambda reports the init failure.
-            tracing::error!("configuration error: {line}");
-            std::process::exit(2);
-        }
-    };
-    let right = match rights::RequiredRight::from_env(
+    let config = or_exit(config::Config::from_env());
+    let right = or_exit(rights::RequiredRight::from_env(
         action,
         config::env_var("REQUIRED_ROLE").as_deref(),
-    ) {
-        Ok(right) => right,
-        Err(line) => {
-            tracing::error!("configuration error: {line}");
-            std::process::exit(2);
-        }
-    };
+    ));
     let app = build_app(action, config, right)?;
     let app = &app;
     // lambda_runtime runs each invocation inside a span carrying its
@@ -106,14 +99,49 @@ pub async fn run(action: Action) -> Result<(), BoxError> {
     .await
 }
 
-/// Clients are built here, once; nothing is fetched over the network until
-/// the first request needs it.
-fn build_app(
-    action: Action,
-    config: config::Config,
-    right: rights::RequiredRight,
-) -> Result<handler::App, BoxError> {
-    let http = reqwest::Client::builder()
+/// The completion tracker (`passcode-tracker`): the same start-up, then
+/// one tracker run per scheduled invocation.
+#[cfg(feature = "tracker")]
+pub async fn run_tracker() -> Result<(), BoxError> {
+    logging::init();
+    let config = or_exit(config::Config::from_env());
+    let settings = or_exit(tracking::settings::TrackerSettings::from_lookup(
+        config::env_var,
+    ));
+    let aws = aws::sdk_config();
+    let secrets = secret_store(&config, &aws);
+    let tracker = tracking::tracker::Tracker {
+        log: tracking::ActionLog::new(aws::dynamodb(&aws), settings.actions_table.clone()),
+        events: tracking::events::EventPublisher::new(
+            aws::eventbridge(&aws),
+            settings.event_bus.clone(),
+            settings.event_source.clone(),
+        ),
+        graph: graph::Graph::new(http_client()?, config, secrets),
+        settings,
+    };
+    let tracker = &tracker;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        metrics::counting(tracking::tracker::handle(tracker, event))
+    }))
+    .await
+}
+
+/// A configuration error is one clear line, then exit: Lambda reports the
+/// init failure.
+fn or_exit<T>(result: Result<T, String>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(line) => {
+            tracing::error!("configuration error: {line}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// One HTTP client for Graph and Entra ID per execution environment.
+fn http_client() -> Result<reqwest::Client, BoxError> {
+    Ok(reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(50))
@@ -121,27 +149,54 @@ fn build_app(
             "intune-passcode-functions/",
             env!("CARGO_PKG_VERSION")
         ))
-        .build()?;
-    let aws = aws::sdk_config();
-    let secrets = secrets::SecretStore::new(
-        aws::secrets_manager(&aws),
+        .build()?)
+}
+
+fn secret_store(config: &config::Config, aws: &aws_types::SdkConfig) -> secrets::SecretStore {
+    secrets::SecretStore::new(
+        aws::secrets_manager(aws),
         config.secret_id.clone(),
         config.secret_ttl,
         config.metrics_namespace.clone(),
-    );
-    let idempotency = config.idempotency_table.clone().map(|table| {
-        idempotency::IdempotencyStore::new(
-            aws::dynamodb(&aws),
-            table,
-            config.idempotency_ttl,
-            config.idempotency_window,
-        )
-    });
+    )
+}
+
+/// Clients are built here, once; nothing is fetched over the network until
+/// the first request needs it.
+fn build_app(
+    action: Action,
+    config: config::Config,
+    right: rights::RequiredRight,
+) -> Result<handler::App, BoxError> {
+    let aws = aws::sdk_config();
+    let secrets = secret_store(&config, &aws);
+    // One DynamoDB client for both tables, built only when one is used.
+    let dynamodb = (config.idempotency_table.is_some() || config.actions_table.is_some())
+        .then(|| aws::dynamodb(&aws));
+    let idempotency =
+        config
+            .idempotency_table
+            .clone()
+            .zip(dynamodb.clone())
+            .map(|(table, client)| {
+                idempotency::IdempotencyStore::new(
+                    client,
+                    table,
+                    config.idempotency_ttl,
+                    config.idempotency_window,
+                )
+            });
+    let actions = config
+        .actions_table
+        .clone()
+        .zip(dynamodb)
+        .map(|(table, client)| tracking::ActionLog::new(client, table));
     let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,
-        graph: graph::Graph::new(http, config, secrets),
+        graph: graph::Graph::new(http_client()?, config, secrets),
         idempotency,
+        actions,
         policy,
         right,
     })

@@ -11,6 +11,7 @@
 use crate::device::DeviceSummary;
 use crate::eligibility::Platform;
 use crate::sensitive::Sensitive;
+use crate::tracking::TrackedAction;
 use serde::{Deserialize, Serialize};
 
 /// How one action on one device went (for `passcode-status`).
@@ -99,6 +100,10 @@ pub enum Outcome {
     Status {
         device: DeviceSummary,
         actions: Vec<ActionStatus>,
+        /// The device's newest tracked actions, newest first; `None` when
+        /// no action log is configured or it could not be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracking: Option<Vec<TrackedAction>>,
     },
     /// The new passcode of a finished Android reset (`reveal-passcode`).
     Revealed {

@@ -56,8 +56,13 @@ fn outcome_body(outcome: &Outcome, action: Action, request_id: &str) -> Value {
         Outcome::DryRun { would_send, .. } => {
             body["wouldSend"] = json!(would_send);
         }
-        Outcome::Status { actions, .. } => {
+        Outcome::Status {
+            actions, tracking, ..
+        } => {
             body["actions"] = json!(actions);
+            if let Some(tracking) = tracking {
+                body["tracking"] = json!(tracking);
+            }
         }
         Outcome::Revealed {
             passcode,

@@ -217,6 +217,18 @@ impl Control {
         )?)
     }
 
+    /// `PUT /_sim/clock`: run the tenant's clock `seconds` ahead of real
+    /// time (new actions start then; updates are stamped then).
+    pub async fn set_clock_offset(&self, seconds: i64) -> Result<(), ControlError> {
+        self.call::<Value>(
+            Method::PUT,
+            "clock",
+            Some(&json!({ "offsetSeconds": seconds })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `POST /_sim/devices/{id}/actions/{action}`: move the latest entry of
     /// `action` to `state` (`done`, `failed`, `notSupported`, `active`,
     /// `canceled`, ...). Returns the updated entry.
@@ -231,6 +243,24 @@ impl Control {
         if let Some(p) = passcode {
             body["passcode"] = json!(p);
         }
+        self.call(
+            Method::POST,
+            &format!("devices/{id}/actions/{action}"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Like [`Control::advance_action`], for a final state with Intune's
+    /// `errorCode` (a failed or refused action).
+    pub async fn finish_action_with_error(
+        &self,
+        id: &str,
+        action: &str,
+        state: &str,
+        error_code: i64,
+    ) -> Result<Value, ControlError> {
+        let body = json!({ "state": state, "errorCode": error_code });
         self.call(
             Method::POST,
             &format!("devices/{id}/actions/{action}"),

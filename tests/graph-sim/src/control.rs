@@ -57,6 +57,15 @@ fn route(sim: &Sim, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
             *sim.lock() = State::seeded(sim.profile);
             Ok(json!({ "status": "reset" }))
         }
+        ("GET", ["clock"]) => Ok(json!({ "offsetSeconds": sim.clock_offset() })),
+        ("PUT", ["clock"]) => {
+            let offset = parse_body(body)?
+                .get("offsetSeconds")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad("offsetSeconds (whole seconds) is required"))?;
+            sim.set_clock_offset(offset);
+            Ok(json!({ "offsetSeconds": offset }))
+        }
         ("GET", ["app"]) => Ok(app_summary(sim)),
         ("PUT", ["app"]) => put_app(sim, &parse_body(body)?),
         ("POST", ["tokens", "expire"]) => {
@@ -323,7 +332,7 @@ fn advance_action(sim: &Sim, id: &str, action: &str, body: &Value) -> Reply {
     entry.insert("actionState".into(), json!(new_state));
     entry.insert(
         "lastUpdatedDateTime".into(),
-        json!(timefmt::graph_timestamp(timefmt::now())),
+        json!(timefmt::graph_timestamp(sim.now())),
     );
     let is_reset = entry.get("actionName").and_then(Value::as_str) == Some("resetPasscode");
     let passcode = passcode.or_else(|| {

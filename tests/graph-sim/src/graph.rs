@@ -453,7 +453,7 @@ fn run_action(
     if device::str_prop(device, "managementState") != "managed" || action.unsupported_on(device) {
         return Err(intune_bad_request(req, &resource));
     }
-    let now = timefmt::graph_timestamp(timefmt::now());
+    let now = timefmt::graph_timestamp(sim.now());
     device::record_action(device, action.pending_entry(&now));
     Ok(match sim.profile.action_accepted() {
         (status, None) => http::empty(status),

@@ -1,6 +1,7 @@
 //! Everything the simulator remembers between requests.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -241,15 +242,33 @@ pub(crate) struct Sim {
     /// Schema violations of the requests so far. Kept outside [`State`] so
     /// that a reset in the middle of a test does not wipe them.
     violations: Mutex<Vec<Violation>>,
+    /// Seconds the simulated tenant's clock runs ahead of the real one
+    /// (`PUT /_sim/clock`), so a test can let a week pass for the actions
+    /// Intune records. Like the violations, it survives a reset.
+    clock_offset_seconds: AtomicI64,
 }
 
 impl Sim {
+    /// The tenant's current time: real time plus the test's offset.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        timefmt::now() + time::Duration::seconds(self.clock_offset_seconds.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_clock_offset(&self, seconds: i64) {
+        self.clock_offset_seconds.store(seconds, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clock_offset(&self) -> i64 {
+        self.clock_offset_seconds.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn new(base_url: String, profile: Profile) -> Sim {
         Sim {
             base_url,
             profile,
             state: Mutex::new(State::seeded(profile)),
             violations: Mutex::new(Vec::new()),
+            clock_offset_seconds: AtomicI64::new(0),
         }
     }
 

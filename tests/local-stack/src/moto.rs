@@ -174,6 +174,145 @@ impl Moto {
         Ok(())
     }
 
+    /// Creates the action log as `template.yaml` declares it: key
+    /// `deviceId` + `actionKey`, the sparse index `open-by-next-poll`
+    /// (`openPartition` + numeric `nextPollAtMs`), TTL on `expiration`.
+    pub async fn create_actions_table(&self, name: &str) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
+        };
+        let attribute = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("deviceId", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("actionKey", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("openPartition", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("nextPollAtMs", ScalarAttributeType::N)?)
+            .key_schema(key("deviceId", KeyType::Hash)?)
+            .key_schema(key("actionKey", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("open-by-next-poll")
+                    .key_schema(key("openPartition", KeyType::Hash)?)
+                    .key_schema(key("nextPollAtMs", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("CreateTable {name}"))?;
+        Ok(())
+    }
+
+    /// Creates the event bus `bus` with a rule that copies every event of
+    /// `source` into a new SQS queue, as a deployer's rule would route the
+    /// result events; returns the queue's URL.
+    pub async fn route_events_to_queue(&self, bus: &str, source: &str) -> anyhow::Result<String> {
+        let events = eventbridge_client(&self.endpoint);
+        let sqs = sqs_client(&self.endpoint);
+        events
+            .create_event_bus()
+            .name(bus)
+            .send()
+            .await
+            .with_context(|| format!("CreateEventBus {bus}"))?;
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{bus}-results"))
+            .send()
+            .await
+            .context("CreateQueue")?
+            .queue_url
+            .context("no queue URL")?;
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .context("GetQueueAttributes")?
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .context("no queue ARN")?;
+        events
+            .put_rule()
+            .name(format!("{bus}-results"))
+            .event_bus_name(bus)
+            .event_pattern(serde_json::json!({ "source": [source] }).to_string())
+            .send()
+            .await
+            .context("PutRule")?;
+        events
+            .put_targets()
+            .rule(format!("{bus}-results"))
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("results")
+                    .arn(queue_arn)
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("PutTargets")?;
+        Ok(queue_url)
+    }
+
+    /// Every event waiting in `queue_url`, taken off the queue (each
+    /// message body is one EventBridge event).
+    pub async fn drain_events(&self, queue_url: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let sqs = sqs_client(&self.endpoint);
+        let mut events = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .context("ReceiveMessage")?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(events);
+            }
+            for message in messages {
+                let body = message.body.unwrap_or_default();
+                events.push(
+                    serde_json::from_str(&body).with_context(|| format!("event body {body}"))?,
+                );
+                if let Some(handle) = message.receipt_handle {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .context("DeleteMessage")?;
+                }
+            }
+        }
+    }
+
     /// Deletes the secret at once, without a recovery window.
     pub async fn delete_secret(&self, name: &str) -> anyhow::Result<()> {
         self.client
@@ -255,6 +394,14 @@ fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
 
 fn secrets_client(endpoint: &str) -> Client {
     Client::new(&sdk_config(endpoint))
+}
+
+fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(&sdk_config(endpoint))
+}
+
+fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config(endpoint))
 }
 
 fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {

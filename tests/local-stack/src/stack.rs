@@ -12,6 +12,8 @@ use crate::moto::Moto;
 use crate::process::guarded_command;
 use crate::runtime::{FunctionProcess, FunctionSpec};
 
+use passcode_core::action::TRACKER_FUNCTION as TRACKER;
+
 /// How the Graph app authenticates: the two secret shapes the functions accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretForm {
@@ -41,8 +43,27 @@ pub struct Stack {
     /// The idempotency table the functions use, once
     /// [`Stack::enable_idempotency`] made one.
     pub idempotency_table: Option<String>,
+    /// The action log, bus and result queue, once
+    /// [`Stack::enable_tracking`] made them.
+    pub tracking: Option<TrackingSetup>,
+    /// Holds the functions' clock offset (`PASSCODE_TEST_CLOCK_FILE`), which
+    /// [`Stack::advance_clock`] moves together with the simulator's.
+    clock: tempfile::NamedTempFile,
     credential: Credential,
 }
+
+/// What completion tracking needs in moto.
+#[derive(Debug, Clone)]
+pub struct TrackingSetup {
+    pub actions_table: String,
+    pub event_bus: String,
+    /// A queue a rule copies every result event into, as a deployer's
+    /// rule would route them.
+    pub result_queue_url: String,
+}
+
+/// The `source` of the tracker's result events.
+pub const EVENT_SOURCE: &str = "intune-passcode";
 
 impl Stack {
     /// Starts the stack with the simulator profile named by
@@ -87,6 +108,8 @@ impl Stack {
             secret_name,
             form,
             idempotency_table: None,
+            tracking: None,
+            clock: tempfile::NamedTempFile::new().context("clock file")?,
             credential,
         })
     }
@@ -103,10 +126,66 @@ impl Stack {
         Ok(name)
     }
 
+    /// Creates the action log, an event bus and a queue of its result events
+    /// in moto; functions spawned from now on get `ACTIONS_TABLE` and
+    /// `EVENT_BUS_NAME`.
+    pub async fn enable_tracking(&mut self) -> anyhow::Result<TrackingSetup> {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let actions_table = format!("passcode-actions-{suffix}");
+        let event_bus = format!("passcode-bus-{suffix}");
+        self.moto.create_actions_table(&actions_table).await?;
+        let result_queue_url = self
+            .moto
+            .route_events_to_queue(&event_bus, EVENT_SOURCE)
+            .await?;
+        let setup = TrackingSetup {
+            actions_table,
+            event_bus,
+            result_queue_url,
+        };
+        self.tracking = Some(setup.clone());
+        Ok(setup)
+    }
+
+    /// The result events that arrived since the last call.
+    pub async fn take_result_events(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let setup = self.tracking.as_ref().context("tracking is not enabled")?;
+        self.moto.drain_events(&setup.result_queue_url).await
+    }
+
+    /// Moves the functions' and the simulated tenant's clocks to
+    /// `seconds` ahead of real time (debug builds of the functions read
+    /// the offset on every use; see `clock` in the core crate).
+    pub async fn set_clock_offset(&self, seconds: i64) -> anyhow::Result<()> {
+        std::fs::write(self.clock.path(), seconds.to_string()).context("writing the clock file")?;
+        self.sim.control().set_clock_offset(seconds).await?;
+        Ok(())
+    }
+
+    /// Starts `passcode-tracker` with [`Stack::function_env`] plus `extra_env`.
+    pub async fn spawn_tracker(
+        &self,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<FunctionProcess> {
+        let mut env = self.function_env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        FunctionProcess::spawn(FunctionSpec {
+            name: TRACKER.to_owned(),
+            env,
+        })
+        .await
+    }
+
     /// What every function needs to find the secret, Graph and the token endpoint.
     pub fn function_env(&self) -> Vec<(String, String)> {
         let sim = self.sim.base_url();
         let moto = self.moto.endpoint();
+        let tracking = self.tracking.as_ref();
+        let clock = self.clock.path().to_string_lossy().into_owned();
         [
             ("GRAPH_SECRET_ID", self.secret_id.as_str()),
             ("GRAPH_ENDPOINT", sim),
@@ -117,6 +196,15 @@ impl Stack {
                 "IDEMPOTENCY_TABLE",
                 self.idempotency_table.as_deref().unwrap_or(""),
             ),
+            (
+                "ACTIONS_TABLE",
+                tracking.map_or("", |t| t.actions_table.as_str()),
+            ),
+            (
+                "EVENT_BUS_NAME",
+                tracking.map_or("", |t| t.event_bus.as_str()),
+            ),
+            ("PASSCODE_TEST_CLOCK_FILE", clock.as_str()),
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())

@@ -47,6 +47,20 @@ impl World {
         World::spawn_all(stack, &[]).await
     }
 
+    /// Like [`World::start_idempotent`], with completion tracking: the
+    /// action log, a bus and a queue of its result events in moto.
+    pub async fn start_tracking() -> World {
+        let mut stack = Stack::start(SecretForm::ClientSecret)
+            .await
+            .expect("local stack starts");
+        stack
+            .enable_idempotency()
+            .await
+            .expect("idempotency table created");
+        stack.enable_tracking().await.expect("tracking set up");
+        World::spawn_all(stack, &[]).await
+    }
+
     async fn spawn_all(stack: Stack, extra_env: &[(&str, &str)]) -> World {
         let mut world = World {
             stack,

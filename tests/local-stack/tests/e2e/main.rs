@@ -14,3 +14,4 @@ mod lookup;
 mod platforms;
 mod rights;
 mod soak;
+mod tracking;
