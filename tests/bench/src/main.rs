@@ -16,6 +16,7 @@
 mod proxy;
 mod report;
 mod size;
+mod tracker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ use local_stack::events::{Caller, api_v2};
 use local_stack::stack::{SecretForm, Stack};
 use local_stack::{FunctionProcess, FunctionSpec, Invocation};
 use passcode_core::Action;
+use passcode_core::action::TRACKER_FUNCTION;
 use serde_json::{Value, json};
 
 use crate::proxy::{CountingProxy, Counts};
@@ -127,6 +129,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&args)) {
         Ok(report) => {
             print!("{}", report.table());
+            if let Some(tracker) = &report.tracker {
+                print!("{}", tracker.table());
+            }
             match report.write_json(&args.json) {
                 Ok(()) => {
                     println!("\nJSON: {}", args.json.display());
@@ -252,6 +257,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         report.functions.push(function);
     }
     drop((secret.stack, certificate.stack));
+    if args.only.is_empty() || args.only.iter().any(|n| n == TRACKER_FUNCTION) {
+        let open_actions = if args.quick { 200 } else { 1000 };
+        eprintln!("==> {TRACKER_FUNCTION} ({open_actions} open actions)");
+        report.tracker = Some(
+            tracker::run(&bin_dir, open_actions, LOG_LEVEL)
+                .await
+                .context("benchmarking the tracker")?,
+        );
+    }
     Ok(report)
 }
 
@@ -275,6 +289,7 @@ fn release_bin_dir() -> anyhow::Result<PathBuf> {
     let missing: Vec<&str> = Action::ALL
         .iter()
         .map(|a| a.function_name())
+        .chain([TRACKER_FUNCTION])
         .filter(|name| !dir.join(name).is_file())
         .collect();
     if !missing.is_empty() {

@@ -334,6 +334,8 @@ pub struct Report {
     pub machine: Machine,
     pub method: Method,
     pub functions: Vec<FunctionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<crate::tracker::TrackerReport>,
 }
 
 impl Report {
@@ -354,6 +356,7 @@ impl Report {
                 description: METHOD.to_vec(),
             },
             functions: Vec::new(),
+            tracker: None,
         }
     }
 

@@ -162,6 +162,41 @@ impl Stack {
         Ok(())
     }
 
+    /// Adds `count` copies of the seeded device `template` to the
+    /// simulator, each with identifiers of its own and no action history;
+    /// returns their ids (`<id_prefix>-0000-4000-8000-<n>`, `id_prefix`
+    /// eight hex digits).
+    pub async fn add_device_clones(
+        &self,
+        template: &str,
+        count: usize,
+        id_prefix: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let control = self.sim.control();
+        let original = control.device(template).await?;
+        let mut ids = Vec::with_capacity(count);
+        for n in 0..count {
+            let mut device = original.clone();
+            let id = format!("{id_prefix}-0000-4000-8000-{n:012}");
+            for (field, value) in [
+                ("id", json!(id)),
+                ("serialNumber", json!(format!("C{id_prefix}{n:06}"))),
+                ("imei", json!(format!("354{n:012}"))),
+                (
+                    "azureADDeviceId",
+                    json!(format!("{id_prefix}-1111-4000-8000-{n:012}")),
+                ),
+                ("deviceName", json!(format!("CLONE-{id_prefix}-{n:05}"))),
+                ("deviceActionResults", json!([])),
+            ] {
+                device[field] = value;
+            }
+            control.put_device(&device).await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
     /// Starts `passcode-tracker` with [`Stack::function_env`] plus `extra_env`.
     pub async fn spawn_tracker(
         &self,

@@ -113,30 +113,13 @@ fn by_device(events: &[Value]) -> HashMap<String, Value> {
     map
 }
 
-/// Adds `count` Android dedicated devices with ids of their own.
+/// `count` Android dedicated devices with ids of their own.
 async fn kiosks(world: &World, count: usize) -> Vec<String> {
-    let template = world.sim().device(dev::AE_DEDICATED).await.unwrap();
-    let mut ids = Vec::new();
-    for n in 0..count {
-        let mut device = template.clone();
-        let id = format!("66666666-0000-4000-8000-{n:012}");
-        for (field, value) in [
-            ("id", json!(id)),
-            ("serialNumber", json!(format!("TRACK{n:05}"))),
-            ("imei", json!(format!("35411{n:010}"))),
-            (
-                "azureADDeviceId",
-                json!(format!("77777777-0000-4000-8000-{n:012}")),
-            ),
-            ("deviceName", json!(format!("TRACK-{n:03}"))),
-            ("deviceActionResults", json!([])),
-        ] {
-            device[field] = value;
-        }
-        world.sim().put_device(&device).await.unwrap();
-        ids.push(id);
-    }
-    ids
+    world
+        .stack
+        .add_device_clones(dev::AE_DEDICATED, count, "66666666")
+        .await
+        .expect("devices added")
 }
 
 #[tokio::test]

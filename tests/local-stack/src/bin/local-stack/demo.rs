@@ -1,4 +1,5 @@
-//! The scripted tour: seven requests that show what each function does.
+//! The scripted tour: requests that show what each function does, and the
+//! tracker reporting how one of them ended.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -17,14 +18,23 @@ const ADMIN: &str = "arn:aws:iam::000000000000:user/local-admin";
 struct Tour {
     stack: Stack,
     functions: HashMap<Action, FunctionProcess>,
+    tracker: FunctionProcess,
     step: usize,
     broken: bool,
 }
 
 /// Runs the tour; `Ok(false)` when a function crashed or timed out.
 pub async fn run() -> anyhow::Result<bool> {
-    println!("Starting the Graph simulator, moto and the four functions…");
+    println!("Starting the Graph simulator, moto and the functions…");
     let (stack, functions) = crate::start_everything().await?;
+    let tracker = stack.spawn_tracker(&[]).await?;
+    let init = tracker.ready().await?;
+    println!(
+        "  {:<18} pid {:<7} ready in {} ms",
+        passcode_core::action::TRACKER_FUNCTION,
+        tracker.pid(),
+        init.as_millis()
+    );
     println!("  Graph simulator    {}", stack.sim.base_url());
     println!(
         "  Secrets Manager    {} (moto), secret {}",
@@ -35,6 +45,7 @@ pub async fn run() -> anyhow::Result<bool> {
     let mut tour = Tour {
         stack,
         functions,
+        tracker,
         step: 0,
         broken: false,
     };
@@ -86,8 +97,13 @@ impl Tour {
             .control()
             .advance_action(kiosk, "resetPasscode", "done", Some("493817"))
             .await?;
+        self.tracker_run(
+            "The kiosk checked in and Intune finished the reset. Two minutes later the scheduled tracker runs and reports it on the bus (never with the passcode)",
+            120,
+        )
+        .await?;
         self.api(
-            "The kiosk checked in and Intune finished the reset; ask for the status (never a passcode)",
+            "Ask for the kiosk's status: Intune's action results and the tracking (never a passcode)",
             Action::Status,
             "GET",
             &format!("/v1/devices/{kiosk}/passcode-status"),
@@ -192,6 +208,34 @@ impl Tour {
             Some(&detail),
         );
         self.invoke(action, events::eventbridge(&detail)).await;
+    }
+
+    /// Lets `seconds` pass for the functions and the simulated tenant, runs
+    /// the tracker as its schedule would, and shows the events it put on
+    /// the bus (a rule copies them into a queue, as a deployer's would).
+    async fn tracker_run(&mut self, title: &str, seconds: i64) -> anyhow::Result<()> {
+        self.step += 1;
+        show::heading(self.step, title);
+        self.stack.set_clock_offset(seconds).await?;
+        show::request(
+            &format!(
+                "EventBridge Scheduler → {}",
+                passcode_core::action::TRACKER_FUNCTION
+            ),
+            None,
+        );
+        let invocation = self.tracker.invoke(json!({}), TIMEOUT).await;
+        if let Verdict::Broken = show::result(&invocation) {
+            self.broken = true;
+        }
+        for event in self.stack.take_result_events().await? {
+            println!(
+                "   ⇒ on the bus: \"{}\"",
+                event["detail-type"].as_str().unwrap_or("")
+            );
+            show::indented(&event["detail"]);
+        }
+        Ok(())
     }
 
     async fn invoke(&mut self, action: Action, event: Value) {

@@ -1,4 +1,4 @@
-//! Quick start: the four functions, as built, against the Graph simulator and
+//! Quick start: the functions, as built, against the Graph simulator and
 //! moto, on this machine.
 //!
 //! `local-stack demo` (default) tells a short story of requests and results;
@@ -88,8 +88,10 @@ fn main() -> ExitCode {
 /// Starts the stack (with an idempotency table) and every function.
 async fn start_everything() -> anyhow::Result<(Stack, HashMap<Action, FunctionProcess>)> {
     let mut stack = Stack::start(SecretForm::ClientSecret).await?;
-    // As deployed by default: write requests are recorded in an idempotency table.
+    // As deployed by default: write requests are recorded in an idempotency
+    // table, accepted actions in the action log the tracker follows.
     stack.enable_idempotency().await?;
+    stack.enable_tracking().await?;
     let mut functions = HashMap::new();
     for action in Action::ALL {
         functions.insert(action, stack.spawn(action, &[]).await?);
