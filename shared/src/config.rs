@@ -75,6 +75,10 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// CloudWatch namespace of the functions' metrics (`CertificateDaysLeft`).
     pub metrics_namespace: String,
+    /// Writes per 20 s across every environment (see `budget`); 0: none.
+    pub write_budget_per_20s: u32,
+    /// How long an environment trusts its last read of the bulk stop switch.
+    pub stop_check: Duration,
 }
 
 /// One environment variable, trimmed; `None` when unset or empty. Every
@@ -168,6 +172,23 @@ impl Config {
             ));
         }
 
+        let write_budget_per_20s = match get("WRITE_BUDGET_PER_20S") {
+            None => 100,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 200)
+                .ok_or_else(|| format!(
+                    "WRITE_BUDGET_PER_20S={v:?} is not a whole number from 0 (no budget) to 200 (Intune's limit per app and tenant)"
+                ))?,
+        };
+        let stop_check = seconds(
+            get("BULK_STOP_CHECK_SECONDS"),
+            "BULK_STOP_CHECK_SECONDS",
+            60,
+            1..=3600,
+        )?;
+
         Ok(Config {
             secret_id,
             graph_root,
@@ -179,6 +200,8 @@ impl Config {
             idempotency_ttl,
             idempotency_window,
             metrics_namespace,
+            write_budget_per_20s,
+            stop_check,
         })
     }
 

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     Forbidden,
     PasscodeNotReady,
     PasscodeNotAvailable,
+    /// A queued (bulk) write arrived while the bulk stop switch is on; it
+    /// was not sent.
+    BulkStopped,
 }
 
 impl ErrorCode {
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::PasscodeNotReady => "passcodeNotReady",
             ErrorCode::PasscodeNotAvailable => "passcodeNotAvailable",
+            ErrorCode::BulkStopped => "bulkStopped",
         }
     }
 
@@ -73,7 +77,8 @@ impl ErrorCode {
             ErrorCode::DeviceNotFound | ErrorCode::PasscodeNotAvailable => 404,
             ErrorCode::AmbiguousDevice
             | ErrorCode::RequestInProgress
-            | ErrorCode::PasscodeNotReady => 409,
+            | ErrorCode::PasscodeNotReady
+            | ErrorCode::BulkStopped => 409,
             ErrorCode::UnsupportedPlatform
             | ErrorCode::DeviceNotManaged
             | ErrorCode::IdempotencyKeyReused => 422,
@@ -105,6 +110,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::PasscodeNotReady => "PasscodeNotReady",
             ErrorCode::PasscodeNotAvailable => "PasscodeNotAvailable",
+            ErrorCode::BulkStopped => "BulkStopped",
         }
     }
 }

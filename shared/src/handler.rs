@@ -14,6 +14,9 @@
 
 use crate::action::Action;
 use crate::audit;
+use crate::batch;
+use crate::budget::WriteBudget;
+use crate::stop::StopSwitch;
 use crate::config::Config;
 use crate::device::{DeviceSummary, ManagedDevice, parse_time};
 use crate::eligibility::{self, Platform};
@@ -45,6 +48,10 @@ pub struct App {
     pub policy: Policy,
     /// What JWT callers must be granted to run `action`.
     pub right: RequiredRight,
+    /// `None` without `IDEMPOTENCY_TABLE` or with `WRITE_BUDGET_PER_20S=0`.
+    pub budget: Option<WriteBudget>,
+    /// The brake on queued writes; `None` without `IDEMPOTENCY_TABLE`.
+    pub stop: Option<StopSwitch>,
 }
 
 /// What the handler decides on its own, apart from how Graph is reached.
@@ -94,11 +101,27 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     let started = Instant::now();
     let (payload, context) = event.into_parts();
     let deadline = Deadline::from_epoch_ms(context.deadline);
+    if let Some(messages) = trigger::queued_requests(app.action, &payload) {
+        drop(payload);
+        return Ok(batch::handle(app, messages, &context.request_id, deadline).await);
+    }
     let incoming = trigger::parse_event(app.action, &payload);
     drop(payload);
+    let result = serve(app, &incoming, &context.request_id, deadline, started).await;
+    response::render(incoming.source, app.action, &context.request_id, &result)
+}
 
+/// One request from start to audit line: rights, the request's own
+/// preconditions, the run, the audit.
+pub(crate) async fn serve(
+    app: &App,
+    incoming: &trigger::Incoming,
+    request_id: &str,
+    deadline: Deadline,
+    started: Instant,
+) -> Result<Outcome, ServiceError> {
     let invocation = Invocation {
-        request_id: &context.request_id,
+        request_id,
         deadline,
         source: incoming.source,
         caller: &incoming.caller,
@@ -115,7 +138,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
 
     let input = audit::AuditInput {
         action: app.action,
-        request_id: &context.request_id,
+        request_id,
         source: incoming.source,
         caller: &incoming.caller,
         request: incoming.request.as_ref().ok(),
@@ -133,7 +156,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
             e.message
         );
     }
-    response::render(incoming.source, app.action, &context.request_id, &result)
+    result
 }
 
 /// JWT callers need the action's right (see `rights`); IAM, EventBridge
@@ -277,6 +300,9 @@ async fn run(
         });
     }
 
+    if let Some(budget) = &app.budget {
+        budget.take(deadline).await?;
+    }
     let previous_start = device.latest_reset().and_then(|r| r.started_at());
     let (summary, graph_request_id) = match app.graph.reset_passcode(&device.id, deadline).await? {
         PostResult::Accepted { graph_request_id } => (device.summary(), graph_request_id),

@@ -19,6 +19,9 @@
 //! | [`rights`] | the right each action needs of JWT callers |
 //! | [`reveal`] | which Android passcode may be handed out (pure) |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
+//! | [`batch`] | a batch of queued (SQS) requests, each through the handler's path |
+//! | [`budget`] | the tenant-wide write budget every POST takes from |
+//! | [`stop`] | the brake on queued writes |
 //! | [`outcome`] | how a request ended (plain types) and what it tells the agent |
 //! | [`response`] | answers per trigger |
 //! | [`audit`] | the per-invocation audit record (with its metrics) |
@@ -49,6 +52,8 @@ internal_modules!(
     audit,
     auth,
     aws,
+    batch,
+    budget,
     clock,
     config,
     credentials,
@@ -70,6 +75,7 @@ internal_modules!(
     reveal,
     secrets,
     sensitive,
+    stop,
     tracking,
     trigger,
 );
@@ -189,8 +195,16 @@ fn build_app(
     let actions = config
         .actions_table
         .clone()
-        .zip(dynamodb)
+        .zip(dynamodb.clone())
         .map(|(table, client)| tracking::ActionLog::new(client, table));
+    // The budget and the brake live in the idempotency table: every write
+    // function already reads and writes it.
+    let shared_table = config.idempotency_table.clone().zip(dynamodb);
+    let budget = shared_table.clone().and_then(|(table, client)| {
+        budget::WriteBudget::new(client, table, config.write_budget_per_20s)
+    });
+    let stop =
+        shared_table.map(|(table, client)| stop::StopSwitch::new(client, table, config.stop_check));
     let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,
@@ -199,5 +213,7 @@ fn build_app(
         actions,
         policy,
         right,
+        budget,
+        stop,
     })
 }

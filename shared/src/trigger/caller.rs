@@ -17,10 +17,10 @@ pub const MAX_CALLER_FIELD_CHARS: usize = 256;
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
     /// `iam`, `jwt`, `lambdaAuthorizer`, `none`, `eventBridge`, `direct`,
-    /// or `unknown` for an event that could not be read.
+    /// `sqs`, or `unknown` for an event that could not be read.
     pub kind: String,
-    /// IAM principal ARN, JWT subject, Lambda authorizer principal, or
-    /// EventBridge source.
+    /// IAM principal ARN, JWT subject, Lambda authorizer principal,
+    /// EventBridge source, or SQS queue ARN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
     /// For a JWT: `user` when a person signed in (delegated token), `app`
@@ -82,6 +82,17 @@ impl Caller {
             kind: "eventBridge".into(),
             principal: Some(source),
             event_id,
+            ..Default::default()
+        }
+    }
+
+    /// A queue's event source mapping: the queue, and the message as the
+    /// event id.
+    pub(super) fn queue(queue_arn: String, message_id: Option<String>) -> Caller {
+        Caller {
+            kind: "sqs".into(),
+            principal: Some(queue_arn).filter(|q| !q.is_empty()),
+            event_id: message_id,
             ..Default::default()
         }
     }

@@ -23,10 +23,12 @@ mod eventbridge;
 #[cfg(test)]
 mod limits;
 mod route;
+mod sqs;
 #[cfg(test)]
 mod test_events;
 
 pub use caller::Caller;
+pub use sqs::{QueuedRequest, messages as queued_requests};
 #[cfg(any(test, feature = "fuzzing"))]
 pub use caller::MAX_CALLER_FIELD_CHARS;
 
@@ -43,6 +45,8 @@ pub enum Source {
     ApiV1,
     EventBridge,
     Direct,
+    /// A message from an SQS queue (event source mapping).
+    Sqs,
 }
 
 impl Source {
@@ -56,6 +60,7 @@ impl Source {
             Source::ApiV1 => "apiGateway.rest",
             Source::EventBridge => "eventBridge",
             Source::Direct => "directInvoke",
+            Source::Sqs => "sqs",
         }
     }
 }
@@ -73,13 +78,20 @@ pub struct Incoming {
 /// cannot read becomes an invalid request of the most likely source.
 pub fn parse_event(action: Action, event: &Value) -> Incoming {
     let mut incoming = read_event(action, event);
-    // Who is behind an EventBridge / direct request is the validated
-    // `requestedBy` (API requests refuse the field), never the raw text.
-    if let Ok(request) = &incoming.request {
-        incoming.caller.requested_by = request.requested_by.clone();
-    }
-    incoming.caller.limit_lengths();
+    incoming.finish();
     incoming
+}
+
+impl Incoming {
+    /// Who is behind an EventBridge / direct / queued request is the
+    /// validated `requestedBy` (API requests refuse the field), never the
+    /// raw text; caller fields are clipped for the audit.
+    fn finish(&mut self) {
+        if let Ok(request) = &self.request {
+            self.caller.requested_by = request.requested_by.clone();
+        }
+        self.caller.limit_lengths();
+    }
 }
 
 fn read_event(action: Action, event: &Value) -> Incoming {

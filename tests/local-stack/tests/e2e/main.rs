@@ -6,6 +6,7 @@ mod common;
 
 mod actions;
 mod aws_events;
+mod budget;
 mod credentials;
 mod faults;
 mod idempotency;

@@ -1,0 +1,81 @@
+//! A batch of queued requests (SQS, through Lambda's event source mapping):
+//! each message goes through exactly the path of a single request, one
+//! after the other, with its own audit line and idempotency key.
+//!
+//! The answer names the messages to deliver again (`batchItemFailures`,
+//! the mapping's `ReportBatchItemFailures`): those that failed in a way a
+//! retry can fix (throttled, Graph or a table unavailable, in progress
+//! elsewhere) and those the deadline left no time for. A request that can
+//! never succeed (invalid, no such device, unsupported platform) or that
+//! the brake stopped is consumed: its audit line says why.
+
+use crate::error::{ErrorCode, ServiceError};
+use crate::handler::{App, serve};
+use crate::metrics;
+use crate::retry::Deadline;
+use crate::trigger::QueuedRequest;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A message is not started with less time than this left: one write
+/// (lookup, claim, POST with a retry) fits in it.
+const TIME_PER_MESSAGE: Duration = Duration::from_secs(8);
+
+pub async fn handle(
+    app: &App,
+    messages: Vec<QueuedRequest>,
+    request_id: &str,
+    deadline: Deadline,
+) -> Value {
+    let mut failures = Vec::new();
+    for QueuedRequest {
+        message_id,
+        mut incoming,
+    } in messages
+    {
+        if deadline.remaining() < TIME_PER_MESSAGE {
+            failures.push(message_id);
+            continue;
+        }
+        if let Err(e) = braked(app).await {
+            incoming.request = Err(e);
+        }
+        // Each message is its own request: its own id in the audit and
+        // the idempotency record, its own Graph counts.
+        let id = format!("{request_id}/{message_id}");
+        let result = metrics::counting(serve(app, &incoming, &id, deadline, Instant::now())).await;
+        if result.is_err_and(|e| e.transient) {
+            failures.push(message_id);
+        }
+    }
+    if !failures.is_empty() {
+        tracing::info!(
+            failed = failures.len(),
+            "messages left for the queue to deliver again"
+        );
+    }
+    json!({
+        "batchItemFailures": failures
+            .into_iter()
+            .map(|id| json!({"itemIdentifier": id}))
+            .collect::<Vec<_>>()
+    })
+}
+
+/// The stop switch, for writes only.
+async fn braked(app: &App) -> Result<(), ServiceError> {
+    let Some(stop) = app.stop.as_ref().filter(|_| app.action.writes()) else {
+        return Ok(());
+    };
+    match stop.is_stopped().await {
+        Some(false) => Ok(()),
+        Some(true) => Err(ServiceError::new(
+            ErrorCode::BulkStopped,
+            "Queued writes are stopped (the bulk stop switch is on); nothing was sent for this device. Turn the switch off and send the request again.",
+        )),
+        None => Err(ServiceError::new(
+            ErrorCode::IdempotencyUnavailable,
+            "The bulk stop switch could not be read, so nothing was sent; the message is delivered again.",
+        )),
+    }
+}

@@ -1,0 +1,118 @@
+//! The tenant-wide write budget: every execution environment takes a write
+//! from one DynamoDB counter per two-second window before its POST, so
+//! together they pace themselves instead of meeting Intune's 429.
+
+use super::common::*;
+use aws_sdk_dynamodb::types::AttributeValue;
+use passcode_core::Action;
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// One write per two-second window (the smallest budget there is).
+const ONE_PER_WINDOW: &[(&str, &str)] = &[("WRITE_BUDGET_PER_20S", "10")];
+
+fn window_of(at: &str) -> i128 {
+    let t = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 time");
+    t.unix_timestamp_nanos() / 1_000_000 / 2000
+}
+
+#[tokio::test]
+async fn environments_share_the_budget_and_pace_their_posts() {
+    let mut world = World::start_idempotent().await;
+    world.respawn(Action::ResetPasscode, ONE_PER_WINDOW).await;
+    world.respawn(Action::RemovePasscode, ONE_PER_WINDOW).await;
+    let other = world
+        .stack
+        .spawn(Action::ResetPasscode, ONE_PER_WINDOW)
+        .await
+        .unwrap();
+
+    // Four writes at once from three environments of two functions.
+    let body = |id: &str| api_body_event(Action::ResetPasscode, &by_id(id));
+    let remove = api_body_event(Action::RemovePasscode, &by_id(dev::IOS_ADE));
+    let (a, b, c, d) = tokio::join!(
+        world.invoke(Action::ResetPasscode, body(dev::AE_DEDICATED)),
+        other.invoke(body(dev::AE_FULLY_MANAGED), TIMEOUT),
+        world.invoke(Action::RemovePasscode, remove),
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            other.invoke(body(dev::AOSP_USERLESS), TIMEOUT).await
+        },
+    );
+    for invocation in [a, b, c, d] {
+        let reply = Reply::from(invocation);
+        assert_eq!(reply.outcome(), "accepted", "{:?}", reply.body);
+    }
+    let posts: Vec<String> = world
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.device_id.is_some())
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(posts.len(), 4);
+    let windows: HashSet<i128> = posts.iter().map(|at| window_of(at)).collect();
+    assert_eq!(
+        windows.len(),
+        4,
+        "one POST per two-second window: {posts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_budget_answers_throttled_and_sends_nothing() {
+    let mut world = World::start_idempotent().await;
+    world.respawn(Action::ResetPasscode, ONE_PER_WINDOW).await;
+    // Another app registration's burst used up the next 30 seconds.
+    let table = world.stack.idempotency_table.clone().unwrap();
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let first = now_ms - now_ms % 2000;
+    for n in 0..15 {
+        world
+            .stack
+            .moto
+            .dynamodb()
+            .put_item()
+            .table_name(&table)
+            .item(
+                "id",
+                AttributeValue::S(format!("budget#writes#{}", first + n * 2000)),
+            )
+            .item("writes", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let reply = Reply::from(
+        world
+            .invoke_within(
+                Action::ResetPasscode,
+                api_body_event(Action::ResetPasscode, &by_id(dev::AE_DEDICATED)),
+                Duration::from_secs(8),
+            )
+            .await,
+    );
+    reply.assert_error(429, "throttled");
+    assert!(
+        reply.error_message().contains("WRITE_BUDGET_PER_20S"),
+        "{}",
+        reply.error_message()
+    );
+    assert!(
+        reply.headers["retry-after"].is_string(),
+        "{:?}",
+        reply.headers
+    );
+    assert_eq!(world.total_posts().await, 0);
+    // Nothing was sent, so the idempotency claim was given back: a retry
+    // later runs the request.
+    assert!(
+        world
+            .audit_records()
+            .iter()
+            .any(|a| a["errorCode"] == json!("throttled")),
+        "audited"
+    );
+}
