@@ -213,13 +213,7 @@ impl Bench {
         // into a test of Retry-After handling.
         control.set_write_limit(None).await?;
         let proxy = CountingProxy::start(stack.moto.endpoint()).await?;
-        let mut env = stack.function_env();
-        for (key, value) in &mut env {
-            if key.starts_with("AWS_ENDPOINT_URL") {
-                *value = proxy.url().to_owned();
-            }
-        }
-        env.push(("AWS_LAMBDA_LOG_LEVEL".into(), LOG_LEVEL.into()));
+        let env = proxied_env(&stack, &proxy, LOG_LEVEL);
         Ok(Bench {
             stack,
             control,
@@ -228,6 +222,18 @@ impl Bench {
             env,
         })
     }
+}
+
+/// The functions' environment with every AWS endpoint sent through `proxy`.
+fn proxied_env(stack: &Stack, proxy: &CountingProxy, log_level: &str) -> Vec<(String, String)> {
+    let mut env = stack.function_env();
+    for (key, value) in &mut env {
+        if key.starts_with("AWS_ENDPOINT_URL") {
+            *value = proxy.url().to_owned();
+        }
+    }
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), log_level.into()));
+    env
 }
 
 async fn run(args: &Args) -> anyhow::Result<Report> {

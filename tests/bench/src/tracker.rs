@@ -72,13 +72,7 @@ pub async fn run(
     // The resets that make the open actions are not what is measured.
     control.set_write_limit(None).await?;
     let proxy = CountingProxy::start(stack.moto.endpoint()).await?;
-    let mut env = stack.function_env();
-    for (key, value) in &mut env {
-        if key.starts_with("AWS_ENDPOINT_URL") {
-            *value = proxy.url().to_owned();
-        }
-    }
-    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), log_level.into()));
+    let mut env = crate::proxied_env(&stack, &proxy, log_level);
     env.push((
         "TRACK_READ_BUDGET_FRACTION".into(),
         READ_FRACTION.to_string(),

@@ -202,17 +202,7 @@ impl Stack {
         &self,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<FunctionProcess> {
-        let mut env = self.function_env();
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        FunctionProcess::spawn(FunctionSpec {
-            name: TRACKER.to_owned(),
-            env,
-        })
-        .await
+        self.spawn_named(TRACKER, extra_env).await
     }
 
     /// What every function needs to find the secret, Graph and the token endpoint.
@@ -253,6 +243,14 @@ impl Stack {
         action: Action,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<FunctionProcess> {
+        self.spawn_named(action.function_name(), extra_env).await
+    }
+
+    async fn spawn_named(
+        &self,
+        name: &str,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<FunctionProcess> {
         let mut env = self.function_env();
         env.extend(
             extra_env
@@ -260,7 +258,7 @@ impl Stack {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         FunctionProcess::spawn(FunctionSpec {
-            name: action.function_name().to_owned(),
+            name: name.to_owned(),
             env,
         })
         .await

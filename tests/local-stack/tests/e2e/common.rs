@@ -37,19 +37,18 @@ impl World {
 
     /// Like [`World::start`], with an idempotency table in moto.
     pub async fn start_idempotent() -> World {
-        let mut stack = Stack::start(SecretForm::ClientSecret)
-            .await
-            .expect("local stack starts");
-        stack
-            .enable_idempotency()
-            .await
-            .expect("idempotency table created");
-        World::spawn_all(stack, &[]).await
+        World::spawn_all(World::idempotent_stack().await, &[]).await
     }
 
     /// Like [`World::start_idempotent`], with completion tracking: the
     /// action log, a bus and a queue of its result events in moto.
     pub async fn start_tracking() -> World {
+        let mut stack = World::idempotent_stack().await;
+        stack.enable_tracking().await.expect("tracking set up");
+        World::spawn_all(stack, &[]).await
+    }
+
+    async fn idempotent_stack() -> Stack {
         let mut stack = Stack::start(SecretForm::ClientSecret)
             .await
             .expect("local stack starts");
@@ -57,8 +56,7 @@ impl World {
             .enable_idempotency()
             .await
             .expect("idempotency table created");
-        stack.enable_tracking().await.expect("tracking set up");
-        World::spawn_all(stack, &[]).await
+        stack
     }
 
     async fn spawn_all(stack: Stack, extra_env: &[(&str, &str)]) -> World {

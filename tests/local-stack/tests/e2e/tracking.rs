@@ -83,6 +83,29 @@ impl Tracked {
             .expect("action advanced");
     }
 
+    /// `count` kiosks whose resets Intune accepted and finished, with both
+    /// clocks past their first poll.
+    async fn finished_kiosks(&mut self, count: usize) -> Vec<String> {
+        let devices = kiosks(&self.world, count).await;
+        for (n, id) in devices.iter().enumerate() {
+            self.reset(id, &format!("INC-{n}")).await;
+        }
+        self.later(2 * MINUTE).await;
+        for id in &devices {
+            self.finish(id, "done").await;
+        }
+        devices
+    }
+
+    /// Injects `rule` on the tracker's device reads.
+    async fn fault_on_device_reads(&self, rule: FaultRule) {
+        self.world
+            .sim()
+            .add_fault(&rule.method("GET").path_contains("managedDevices/"))
+            .await
+            .expect("fault rule accepted");
+    }
+
     async fn status_tracking(&self, device_id: &str) -> Value {
         let reply = self
             .world
@@ -286,27 +309,12 @@ async fn every_action_ends_in_one_event_and_a_silent_device_expires() {
 #[tokio::test]
 async fn overlapping_runs_and_a_tracker_that_dies_report_each_action_once() {
     let mut t = Tracked::start().await;
-    let devices = kiosks(&t.world, 12).await;
-    for (n, id) in devices.iter().enumerate() {
-        t.reset(id, &format!("INC-{n}")).await;
-    }
-    t.later(2 * MINUTE).await;
-    for id in &devices {
-        t.finish(id, "done").await;
-    }
+    let devices = t.finished_kiosks(12).await;
 
     // The first run hangs on four device reads (one per worker) and its
     // process is killed: it dies holding four leases.
-    t.world
-        .sim()
-        .add_fault(
-            &FaultRule::delay_ms(30_000)
-                .method("GET")
-                .path_contains("managedDevices/")
-                .times(4),
-        )
-        .await
-        .unwrap();
+    t.fault_on_device_reads(FaultRule::delay_ms(30_000).times(4))
+        .await;
     let fresh = t.world.stack.spawn_tracker(TRACKER_ENV).await.unwrap();
     let dying = std::mem::replace(&mut t.tracker, fresh);
     tokio::select! {
@@ -348,26 +356,11 @@ async fn overlapping_runs_and_a_tracker_that_dies_report_each_action_once() {
 #[tokio::test]
 async fn graph_faults_and_throttling_during_a_run_lose_nothing() {
     let mut t = Tracked::start().await;
-    let devices = kiosks(&t.world, 3).await;
-    for id in &devices {
-        t.reset(id, "INC-FAULTS").await;
-    }
-    t.later(2 * MINUTE).await;
-    for id in &devices {
-        t.finish(id, "done").await;
-    }
+    t.finished_kiosks(3).await;
     // Graph is down for the whole run: every record is due again, nothing
     // is reported, and the run says so (the function's Errors alarm).
-    t.world
-        .sim()
-        .add_fault(
-            &FaultRule::status(503)
-                .method("GET")
-                .path_contains("managedDevices/")
-                .times(1000),
-        )
-        .await
-        .unwrap();
+    t.fault_on_device_reads(FaultRule::status(503).times(1000))
+        .await;
     let failed = t.tracker.invoke(json!({}), TIMEOUT).await;
     assert!(
         matches!(&failed.outcome, InvokeOutcome::Error { error_type, .. } if error_type == "TrackerPartialFailure"),
@@ -379,20 +372,11 @@ async fn graph_faults_and_throttling_during_a_run_lose_nothing() {
 
     // Throttled next time: the reads wait out Retry-After and go on.
     t.later(2 * MINUTE).await;
-    t.world
-        .sim()
-        .add_fault(
-            &FaultRule::status_retry_after(429, 1)
-                .method("GET")
-                .path_contains("managedDevices/")
-                .times(2),
-        )
-        .await
-        .unwrap();
+    t.fault_on_device_reads(FaultRule::status_retry_after(429, 1).times(2))
+        .await;
     let summary = t.run().await;
     assert_eq!(summary["completed"], 3, "{summary}");
-    let events = t.events().await;
-    assert_eq!(by_device(&events).len(), 3);
+    assert_eq!(by_device(&t.events().await).len(), 3);
     let throttled = t
         .world
         .requests()
