@@ -12,6 +12,7 @@ mod paths;
 mod process;
 pub mod runtime;
 pub mod soak;
+pub mod sqs_mapping;
 pub mod stack;
 
 pub use api::{ApiFront, serve_api};
@@ -19,4 +20,5 @@ pub use events::Caller;
 pub use moto::Moto;
 pub use paths::{bin_dir, workspace_root};
 pub use runtime::{FunctionProcess, FunctionSpec, Invocation, InvokeOutcome};
+pub use sqs_mapping::{SqsMapping, SqsMappingOptions, SqsMappingStats};
 pub use stack::{SecretForm, Stack};

@@ -408,6 +408,61 @@ fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(endpoint))
 }
 
+/// SQS queues for the event source mapping stand-in (`crate::sqs_mapping`).
+impl Moto {
+    /// An SQS client pointed at this server.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        sqs_client(&self.endpoint)
+    }
+
+    /// An SQS client for the moto server at `endpoint`.
+    pub(crate) fn sqs_client_at(endpoint: &str) -> aws_sdk_sqs::Client {
+        sqs_client(endpoint)
+    }
+
+    /// Creates the queue `name` and its dead-letter queue `<name>-dlq`, as
+    /// `template.yaml` pairs them: a message received `max_receive_count`
+    /// times without being deleted moves to the DLQ (moto moves it on the
+    /// next receive). Returns `(queue_url, dlq_url)`.
+    pub async fn create_queue_with_dlq(
+        &self,
+        name: &str,
+        visibility_timeout_secs: u32,
+        max_receive_count: u32,
+    ) -> anyhow::Result<(String, String)> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = self.sqs();
+        let dlq_name = format!("{name}-dlq");
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(&dlq_name)
+            .send()
+            .await
+            .with_context(|| format!("CreateQueue {dlq_name}"))?
+            .queue_url
+            .context("no DLQ URL")?;
+        let dlq_arn = crate::sqs_mapping::queue_arn(&sqs, &dlq_url).await?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receive_count.to_string(),
+        });
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .with_context(|| format!("CreateQueue {name}"))?
+            .queue_url
+            .context("no queue URL")?;
+        Ok((queue_url, dlq_url))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::banner_port;
