@@ -17,7 +17,7 @@ use crate::action::Action;
 use crate::error::ServiceError;
 use crate::metrics::{self, GraphCounts};
 use crate::outcome::Outcome;
-use crate::trigger::{Caller, Source};
+use crate::origin::{Caller, Source};
 use serde::Serialize;
 use std::io::Write;
 

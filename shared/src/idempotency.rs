@@ -40,7 +40,7 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::outcome::Outcome;
 use crate::request::PasscodeRequest;
 use crate::retry::Deadline;
-use crate::trigger::Caller;
+use crate::origin::Caller;
 use crate::aws::error_text;
 use crate::dynamo::{n, s};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

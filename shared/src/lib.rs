@@ -5,7 +5,8 @@
 //! | module | concern |
 //! |---|---|
 //! | [`config`] | environment → [`config::Config`] (cloud hosts, secret id, flags) |
-//! | [`trigger`] | API Gateway v1/v2, EventBridge or direct event → request + caller |
+//! | [`trigger`] | API Gateway v1/v2, EventBridge, SQS or direct event → request + caller |
+//! | [`origin`] | where a request came from and who asked (plain types) |
 //! | [`request`] | request fields, identifier validation, OData escaping |
 //! | [`credentials`] | the secret's contents: client secret or certificate (thumbprint, key, expiry) |
 //! | [`secrets`] | Graph app credentials from Secrets Manager, cached; certificate expiry warning |
@@ -68,6 +69,7 @@ internal_modules!(
     logging,
     lookup,
     metrics,
+    origin,
     outcome,
     request,
     response,

@@ -10,7 +10,7 @@
 use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
 use crate::outcome::Outcome;
-use crate::trigger::Source;
+use crate::origin::Source;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 

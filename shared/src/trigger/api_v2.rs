@@ -3,7 +3,8 @@
 use super::api::{api_body, api_request};
 use super::caller::Caller;
 use super::route::ApiRoute;
-use super::{Incoming, Source};
+use super::Incoming;
+use crate::origin::Source;
 use crate::action::Action;
 use aws_lambda_events::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequest};
 use serde_json::{Map, Value};

@@ -2,7 +2,8 @@
 //! together with the `action` it asks for.
 
 use super::caller::Caller;
-use super::{Incoming, Source};
+use super::Incoming;
+use crate::origin::Source;
 use crate::action::{Action, EVENT_DETAIL_TYPE};
 use crate::error::ServiceError;
 use crate::request::{ParseRules, PasscodeRequest, clip, parse_request};

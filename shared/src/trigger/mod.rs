@@ -27,10 +27,10 @@ mod sqs;
 #[cfg(test)]
 mod test_events;
 
-pub use caller::Caller;
-pub use sqs::{QueuedRequest, messages as queued_requests};
 #[cfg(any(test, feature = "fuzzing"))]
-pub use caller::MAX_CALLER_FIELD_CHARS;
+pub use crate::origin::MAX_CALLER_FIELD_CHARS;
+pub use crate::origin::{Caller, Source};
+pub use sqs::{QueuedRequest, messages as queued_requests};
 
 use crate::action::Action;
 use crate::error::ServiceError;
@@ -38,32 +38,6 @@ use crate::request::PasscodeRequest;
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::{Map, Value};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    ApiV2,
-    ApiV1,
-    EventBridge,
-    Direct,
-    /// A message from an SQS queue (event source mapping).
-    Sqs,
-}
-
-impl Source {
-    pub fn is_api(self) -> bool {
-        matches!(self, Source::ApiV2 | Source::ApiV1)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::ApiV2 => "apiGateway.http",
-            Source::ApiV1 => "apiGateway.rest",
-            Source::EventBridge => "eventBridge",
-            Source::Direct => "directInvoke",
-            Source::Sqs => "sqs",
-        }
-    }
-}
 
 /// A recognised invocation.
 #[derive(Debug)]

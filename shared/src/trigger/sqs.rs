@@ -8,7 +8,8 @@
 
 use super::caller::Caller;
 use super::eventbridge::detail_request;
-use super::{Incoming, Source};
+use super::Incoming;
+use crate::origin::Source;
 use crate::action::Action;
 use crate::error::ServiceError;
 use serde_json::Value;
