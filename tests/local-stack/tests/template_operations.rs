@@ -1,8 +1,10 @@
 //! What an operator relies on in `template.yaml`: failures land in queues,
 //! alarms watch every failure signal, the API throttles before Lambda does,
 //! the defaults deploy on a new account, the audit trail outlives the stack,
-//! every role takes the permissions boundary, and the completion tracker
-//! runs on its schedule with no more rights than it needs.
+//! every role takes the permissions boundary, the completion tracker runs
+//! on its schedule with no more rights than it needs, and queued (bulk)
+//! requests reach only their own function, with a dead-letter queue, the
+//! write budget and the stop switch.
 //!
 //! The template is translated by AWS SAM's own translator
 //! (`scripts/sam_translate.py`, samtranslator from `.venv`), then "deployed"
@@ -37,6 +39,24 @@ const WRITES: [&str; 3] = [
     "RemovePasscodeFunction",
     "ResetWindowsPinFunction",
 ];
+
+/// The bulk queues, each with the function that takes its messages and its
+/// dead-letter queue.
+const BULK: [(&str, &str, &str); 2] = [
+    (
+        "BulkResetQueue",
+        "ResetPasscodeFunction",
+        "BulkResetDeadLetterQueue",
+    ),
+    (
+        "BulkRemoveQueue",
+        "RemovePasscodeFunction",
+        "BulkRemoveDeadLetterQueue",
+    ),
+];
+
+/// The key of the stop switch item in the idempotency table (`shared/src/stop.rs`).
+const STOP_ITEM: &str = "bulk#stop";
 
 /// What the tracker's `EVENT_SOURCE` is and its policy allows.
 const EVENT_SOURCE: &str = "intune-passcode";
@@ -415,6 +435,9 @@ fn rule_dimensions(stack: &Deployed, rule: &str) -> BTreeSet<String> {
     dims
 }
 
+/// The bulk queues' backlog metric.
+const AGE_METRIC: &str = "ApproximateAgeOfOldestMessage";
+
 fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> {
     let key = |ns: &str, metric: &str, dims: BTreeSet<String>| {
         (json!(ns).to_string(), json!(metric).to_string(), dims)
@@ -424,10 +447,20 @@ fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> 
         "EventDeadLetterQueue",
         "FailedInvocationQueue",
         "TrackerScheduleDeadLetterQueue",
+        "BulkResetDeadLetterQueue",
+        "BulkRemoveDeadLetterQueue",
     ] {
         expected.push(key(
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
+            BTreeSet::from([format!("QueueName={}", get_att(queue, "QueueName"))]),
+        ));
+    }
+    // A backlog rather than a failure: the bulk queues drain too slowly.
+    for (queue, _, _) in BULK {
+        expected.push(key(
+            "AWS/SQS",
+            AGE_METRIC,
             BTreeSet::from([format!("QueueName={}", get_att(queue, "QueueName"))]),
         ));
     }
@@ -501,12 +534,27 @@ fn alarms_watch_every_failure_signal() {
     assert_eq!(certificate["Threshold"], 30);
     assert_eq!(certificate["Statistic"], "Minimum");
     let certificate_namespace = namespace.to_string();
-    for (key, alarm) in alarms.iter().filter(|(k, _)| k.0 != certificate_namespace) {
+    let age = json!(AGE_METRIC).to_string();
+    for (key, alarm) in alarms
+        .iter()
+        .filter(|(k, _)| k.0 != certificate_namespace && k.1 != age)
+    {
         assert_eq!(alarm["Threshold"], 1, "{key:?}: the first occurrence");
         assert_eq!(
             alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
             "{key:?}"
         );
+    }
+    // Backlog alarms: the oldest message has waited more than an hour.
+    let backlog: Vec<_> = alarms.iter().filter(|(k, _)| k.1 == age).collect();
+    assert_eq!(backlog.len(), BULK.len());
+    for (key, alarm) in backlog {
+        assert_eq!(alarm["Threshold"], 3600, "{key:?}");
+        assert_eq!(
+            alarm["ComparisonOperator"], "GreaterThanThreshold",
+            "{key:?}"
+        );
+        assert_eq!(alarm["Statistic"], "Maximum", "{key:?}");
     }
 }
 
@@ -1008,4 +1056,282 @@ fn tracker_failures_raise_alarms() {
         alarms.keys().any(|k| k.2.contains(&queue)),
         "no alarm on the schedule's dead-letter queue"
     );
+}
+
+/// The event source mappings: one per bulk queue, to its own function,
+/// with partial batch responses and the parameters' batch size and
+/// concurrency; nothing else polls a queue.
+#[test]
+fn bulk_queues_are_mapped_to_their_own_function() {
+    let stack = Deployed::with(&[("BulkBatchSize", "7"), ("BulkMaximumConcurrency", "5")]);
+    let mappings: Vec<_> = stack.of_type("AWS::Lambda::EventSourceMapping").collect();
+    assert_eq!(mappings.len(), BULK.len(), "{mappings:?}");
+    for (queue, function, _) in BULK {
+        let found: Vec<_> = mappings
+            .iter()
+            .filter(|(_, m)| m["Properties"]["EventSourceArn"] == get_att(queue, "Arn"))
+            .collect();
+        assert_eq!(found.len(), 1, "{queue}: one mapping");
+        let (id, mapping) = found[0];
+        let p = &mapping["Properties"];
+        assert_eq!(p["FunctionName"], reference(function), "{id}");
+        assert_eq!(
+            p["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"]),
+            "{id}"
+        );
+        assert_eq!(p["BatchSize"], "7", "{id}");
+        assert_eq!(p["ScalingConfig"]["MaximumConcurrency"], "5", "{id}");
+        assert!(p.get("Enabled").is_none_or(|e| e == true), "{id}");
+        // Above 10 messages AWS requires a batching window, which the
+        // template does not set.
+        assert!(p.get("MaximumBatchingWindowInSeconds").is_none(), "{id}");
+    }
+
+    let template = translate(&[]);
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["BulkBatchSize"]["Default"], 10);
+    assert_eq!(parameters["BulkBatchSize"]["MaxValue"], 10);
+    assert_eq!(parameters["BulkMaximumConcurrency"]["Default"], 2);
+    assert_eq!(
+        parameters["BulkMaximumConcurrency"]["MinValue"], 2,
+        "the least AWS accepts"
+    );
+    assert_eq!(parameters["BulkMaximumConcurrency"]["MaxValue"], 1000);
+}
+
+/// Each consumer's role may receive and delete messages of its own queue
+/// only: no AWS managed SQS policy (SAM's "SQS" event would attach
+/// AWSLambdaSQSQueueExecutionRole, on every queue), no rights on the other
+/// bulk queue or on a dead-letter queue. No other function polls a queue.
+#[test]
+fn bulk_pollers_read_only_their_own_queue() {
+    let stack = Deployed::with(&[]);
+    let poll = [
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ];
+    let sqs_grants = |function: &str| -> BTreeMap<String, Vec<Value>> {
+        let mut by_action: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (actions, resources, _) in granted(&stack, &function_role(&stack, function)) {
+            for action in actions.into_iter().filter(|a| a.starts_with("sqs:")) {
+                by_action
+                    .entry(action)
+                    .or_default()
+                    .extend(resources.iter().cloned());
+            }
+        }
+        by_action
+    };
+    for function in FUNCTIONS.iter().copied().chain([TRACKER]) {
+        let role = stack.props(&function_role(&stack, function));
+        for arn in items(&role["ManagedPolicyArns"]) {
+            if let Some(arn) = arn.as_str() {
+                assert!(!arn.contains("SQS"), "{function}: {arn}");
+            }
+        }
+        let grants = sqs_grants(function);
+        match BULK.iter().find(|(_, f, _)| *f == function) {
+            Some((queue, _, _)) => {
+                assert_eq!(
+                    grants.keys().map(String::as_str).collect::<Vec<_>>(),
+                    poll,
+                    "{function}"
+                );
+                for (action, resources) in &grants {
+                    assert_eq!(
+                        resources,
+                        &vec![get_att(queue, "Arn")],
+                        "{function}: {action}"
+                    );
+                }
+            }
+            None => assert!(grants.is_empty(), "{function}: {grants:?}"),
+        }
+    }
+}
+
+/// A message that keeps failing ends in the queue's own dead-letter queue
+/// after 5 receives; a batch is not visible again while an invocation may
+/// still be working on it (AWS: at least 6 x the function's timeout).
+#[test]
+fn bulk_queues_have_dead_letter_queues() {
+    let stack = Deployed::with(&[]);
+    for (queue, function, dead_letters) in BULK {
+        let timeout = stack.props(function)["Timeout"].as_u64().unwrap();
+        let p = stack.props(queue);
+        assert!(
+            p["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout,
+            "{queue}: visibility {} for a {timeout} s function",
+            p["VisibilityTimeout"]
+        );
+        assert_eq!(p["MessageRetentionPeriod"], 345_600, "{queue}: 4 days");
+        assert_eq!(p["SqsManagedSseEnabled"], true, "{queue}");
+        let redrive = &p["RedrivePolicy"];
+        assert_eq!(redrive["deadLetterTargetArn"], get_att(dead_letters, "Arn"));
+        assert_eq!(scalar(&redrive["maxReceiveCount"]), "5", "{queue}");
+        assert!(p.get("FifoQueue").is_none(), "{queue}: standard queue");
+
+        let dlq = stack.props(dead_letters);
+        assert_eq!(
+            dlq["MessageRetentionPeriod"], 1_209_600,
+            "{dead_letters}: 14 days"
+        );
+        assert_eq!(dlq["SqsManagedSseEnabled"], true, "{dead_letters}");
+        assert!(dlq.get("RedrivePolicy").is_none(), "{dead_letters}");
+    }
+    // Each queue its own dead-letter queue.
+    assert_ne!(BULK[0].2, BULK[1].2);
+}
+
+/// Every write function paces its POSTs with the shared budget and is
+/// told how often to read the stop switch; the read functions and the
+/// tracker send no writes and get neither.
+#[test]
+fn write_functions_get_the_budget_and_the_stop_check() {
+    let stack = Deployed::with(&[("WriteBudgetPer20s", "50"), ("BulkStopCheckSeconds", "30")]);
+    for (id, function) in stack.of_type("AWS::Lambda::Function") {
+        let env = &function["Properties"]["Environment"]["Variables"];
+        if WRITES.contains(&id.as_str()) {
+            assert_eq!(env["WRITE_BUDGET_PER_20S"], "50", "{id}");
+            assert_eq!(env["BULK_STOP_CHECK_SECONDS"], "30", "{id}");
+        } else {
+            assert!(env.get("WRITE_BUDGET_PER_20S").is_none(), "{id}");
+            assert!(env.get("BULK_STOP_CHECK_SECONDS").is_none(), "{id}");
+        }
+    }
+    let template = translate(&[]);
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["WriteBudgetPer20s"]["Default"], 100);
+    assert_eq!(parameters["WriteBudgetPer20s"]["MinValue"], 0);
+    assert_eq!(
+        parameters["WriteBudgetPer20s"]["MaxValue"], 200,
+        "Intune's limit per app and tenant"
+    );
+    assert_eq!(parameters["BulkStopCheckSeconds"]["Default"], 60);
+    assert_eq!(parameters["BulkStopCheckSeconds"]["MinValue"], 1);
+    assert_eq!(parameters["BulkStopCheckSeconds"]["MaxValue"], 3600);
+}
+
+/// The budget is an UpdateItem on the idempotency table (every write
+/// function); the stop switch a GetItem of its one item (the functions that
+/// take queued requests). Without the table, neither.
+#[test]
+fn budget_and_stop_switch_rights_on_the_idempotency_table() {
+    let table = get_att("IdempotencyRecords", "Arn");
+    let on_table = |stack: &Deployed, function: &str| -> BTreeMap<String, Vec<Value>> {
+        let mut by_action: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (actions, resources, condition) in granted(stack, &function_role(stack, function)) {
+            if !resources.contains(&table) {
+                continue;
+            }
+            for action in actions {
+                by_action.entry(action).or_default().push(condition.clone());
+            }
+        }
+        by_action
+    };
+    let stack = Deployed::with(&[]);
+    let stop_condition =
+        json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [STOP_ITEM]}});
+    for function in WRITES {
+        let rights = on_table(&stack, function);
+        assert_eq!(
+            rights.get("dynamodb:UpdateItem"),
+            Some(&vec![Value::Null]),
+            "{function}"
+        );
+        let consumer = BULK.iter().any(|(_, f, _)| *f == function);
+        if consumer {
+            assert_eq!(
+                rights.get("dynamodb:GetItem"),
+                Some(&vec![stop_condition.clone()]),
+                "{function}: the stop switch item only"
+            );
+        } else {
+            assert!(!rights.contains_key("dynamodb:GetItem"), "{function}");
+        }
+        for broader in ["dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"] {
+            assert!(!rights.contains_key(broader), "{function}: {broader}");
+        }
+    }
+    for function in ["PasscodeStatusFunction", "RevealPasscodeFunction", TRACKER] {
+        assert!(on_table(&stack, function).is_empty(), "{function}");
+    }
+
+    let without = Deployed::with(&[("IdempotencyTable", "disabled")]);
+    assert!(!without.resources.contains_key("IdempotencyRecords"));
+    for (queue, function, _) in BULK {
+        // The queue is still taken (without brake and budget; the README
+        // says so), and the role still names only existing policies.
+        assert!(without.resources.contains_key(queue));
+        let role = without.props(&function_role(&without, function));
+        for arn in items(&role["ManagedPolicyArns"]) {
+            if let Some(id) = arn.get("Ref").and_then(Value::as_str) {
+                assert!(without.resources.contains_key(id), "{function}: {id}");
+            }
+        }
+    }
+}
+
+/// Producers get one policy: send to the two bulk queues, nothing else
+/// (sqs:SendMessage also authorises SendMessageBatch). It does not depend
+/// on the API's authentication, since SQS takes IAM principals only.
+#[test]
+fn bulk_sender_policy_sends_to_the_two_queues_only() {
+    for parameters in [
+        vec![],
+        vec![
+            ("JwtIssuer", "https://login.microsoftonline.com/t/v2.0"),
+            ("JwtAudience", "api://passcode"),
+        ],
+    ] {
+        let stack = Deployed::with(&parameters);
+        let document = &stack.props("BulkSenderPolicy")["PolicyDocument"];
+        let statements = items(&document["Statement"]);
+        assert_eq!(statements.len(), 1, "{parameters:?}");
+        let statement = &statements[0];
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(items(&statement["Action"]), vec![json!("sqs:SendMessage")]);
+        let resources: BTreeSet<String> = items(&statement["Resource"])
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        let queues: BTreeSet<String> = BULK
+            .iter()
+            .map(|(queue, _, _)| get_att(queue, "Arn").to_string())
+            .collect();
+        assert_eq!(resources, queues, "{parameters:?}");
+        assert!(statement.get("Condition").is_none());
+    }
+    let off = Deployed::with(&[("CallerPolicies", "disabled")]);
+    assert!(!off.resources.contains_key("BulkSenderPolicy"));
+}
+
+/// A dead letter and a backlog on either bulk queue raise an alarm.
+#[test]
+fn bulk_queue_alarms() {
+    let stack = Deployed::with(&[("AlarmTopicArn", TOPIC)]);
+    let alarms = stack.alarms();
+    for (queue, _, dead_letters) in BULK {
+        let on = |q: &str, metric: &str| {
+            let dims = BTreeSet::from([format!("QueueName={}", get_att(q, "QueueName"))]);
+            alarms
+                .get(&(
+                    json!("AWS/SQS").to_string(),
+                    json!(metric).to_string(),
+                    dims,
+                ))
+                .copied()
+                .unwrap_or_else(|| panic!("no alarm on {metric} of {q}"))
+        };
+        let dead = on(dead_letters, "ApproximateNumberOfMessagesVisible");
+        assert_eq!(dead["Threshold"], 1);
+        assert_eq!(dead["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+        assert_eq!(dead["AlarmActions"], json!([TOPIC]));
+        let backlog = on(queue, AGE_METRIC);
+        assert_eq!(backlog["AlarmActions"], json!([TOPIC]));
+        assert_eq!(backlog["OKActions"], json!([TOPIC]));
+    }
 }
