@@ -1,7 +1,7 @@
 //! API Gateway REST API, payload format 1.0 (Lambda proxy integration).
 
 use super::api::{api_body, api_request};
-use super::caller::Caller;
+use crate::origin::Caller;
 use super::route::ApiRoute;
 use super::Incoming;
 use crate::origin::Source;

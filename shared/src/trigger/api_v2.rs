@@ -1,7 +1,7 @@
 //! API Gateway HTTP API, payload format 2.0.
 
 use super::api::{api_body, api_request};
-use super::caller::Caller;
+use crate::origin::Caller;
 use super::route::ApiRoute;
 use super::Incoming;
 use crate::origin::Source;

@@ -1,7 +1,7 @@
 //! A direct invocation (e.g. a Step Functions `lambda:invoke` task): the
 //! payload is the request itself, shaped like an EventBridge `detail`.
 
-use super::caller::Caller;
+use crate::origin::Caller;
 use super::eventbridge::detail_request;
 use super::Incoming;
 use crate::origin::Source;

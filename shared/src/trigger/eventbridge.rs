@@ -1,7 +1,7 @@
 //! EventBridge events: `detail-type` names the request, `detail` carries it
 //! together with the `action` it asks for.
 
-use super::caller::Caller;
+use crate::origin::Caller;
 use super::Incoming;
 use crate::origin::Source;
 use crate::action::{Action, EVENT_DETAIL_TYPE};

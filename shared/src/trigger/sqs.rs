@@ -6,7 +6,7 @@
 //! `messageId`, which is why it stands in for the EventBridge event id as
 //! the idempotency key when the body has no `idempotencyKey`.
 
-use super::caller::Caller;
+use crate::origin::Caller;
 use super::eventbridge::detail_request;
 use super::Incoming;
 use crate::origin::Source;
