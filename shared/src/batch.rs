@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// A message is not started with less time than this left: one write
 /// (lookup, claim, POST with a retry) fits in it.
-const TIME_PER_MESSAGE: Duration = Duration::from_secs(8);
+const TIME_PER_MESSAGE: Duration = Duration::from_secs(5);
 
 pub async fn handle(
     app: &App,
@@ -30,20 +30,19 @@ pub async fn handle(
     let mut failures = Vec::new();
     for QueuedRequest {
         message_id,
-        mut incoming,
+        incoming,
     } in messages
     {
         if deadline.remaining() < TIME_PER_MESSAGE {
             failures.push(message_id);
             continue;
         }
-        if let Err(e) = braked(app).await {
-            incoming.request = Err(e);
-        }
+        let gate = braked(app).await;
         // Each message is its own request: its own id in the audit and
         // the idempotency record, its own Graph counts.
         let id = format!("{request_id}/{message_id}");
-        let result = metrics::counting(serve(app, &incoming, &id, deadline, Instant::now())).await;
+        let serving = serve(app, &incoming, &id, deadline, Instant::now(), gate);
+        let result = metrics::counting(serving).await;
         if result.is_err_and(|e| e.transient) {
             failures.push(message_id);
         }

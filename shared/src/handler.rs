@@ -108,18 +108,21 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagn
     }
     let incoming = trigger::parse_event(app.action, &payload);
     drop(payload);
-    let result = serve(app, &incoming, &context.request_id, deadline, started).await;
+    let result = serve(app, &incoming, &context.request_id, deadline, started, Ok(())).await;
     response::render(incoming.source, app.action, &context.request_id, &result)
 }
 
 /// One request from start to audit line: rights, the request's own
-/// preconditions, the run, the audit.
+/// preconditions, the run, the audit. `gate` is what the caller of this
+/// function already decided (the bulk brake): an error there ends the
+/// request after the rights check, with the request still in the audit.
 pub(crate) async fn serve(
     app: &App,
     incoming: &trigger::Incoming,
     request_id: &str,
     deadline: Deadline,
     started: Instant,
+    gate: Result<(), ServiceError>,
 ) -> Result<Outcome, ServiceError> {
     let invocation = Invocation {
         request_id,
@@ -128,7 +131,7 @@ pub(crate) async fn serve(
         caller: &incoming.caller,
     };
     // Rights first: a caller without them learns nothing about the request.
-    let result = match (authorize(app, &invocation), &incoming.request) {
+    let result = match (authorize(app, &invocation).and(gate), &incoming.request) {
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e.clone()),
         (Ok(()), Ok(request)) => match reveal_preconditions(app.action, request, &invocation) {

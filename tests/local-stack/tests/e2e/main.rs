@@ -13,6 +13,7 @@ mod idempotency;
 mod logs;
 mod lookup;
 mod platforms;
+mod queue;
 mod rights;
 mod soak;
 mod tracking;
