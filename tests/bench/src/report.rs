@@ -336,6 +336,8 @@ pub struct Report {
     pub functions: Vec<FunctionReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracker: Option<crate::tracker::TrackerReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<crate::queue::QueueReport>,
 }
 
 impl Report {
@@ -357,6 +359,7 @@ impl Report {
             },
             functions: Vec::new(),
             tracker: None,
+            queue: None,
         }
     }
 
