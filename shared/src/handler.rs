@@ -30,7 +30,7 @@ use crate::response;
 use crate::retry::Deadline;
 use crate::reveal;
 use crate::rights::RequiredRight;
-use crate::tracking::{self, ActionLog, ActionRecord, RequestedBy, TrackedAction};
+use crate::tracking::{self, ActionLog, ActionRecord, TrackedAction};
 use crate::origin::{Caller, Source};
 use crate::trigger;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -354,13 +354,11 @@ async fn record_accepted(
         ticket: request.ticket.clone(),
         reason: request.reason.clone(),
         idempotency_key: request.idempotency_key.clone(),
-        event_id: caller.event_id.clone(),
-        requested_by: RequestedBy {
-            caller_kind: caller.kind.clone(),
-            principal: caller.principal.clone(),
-            user: caller.user.clone(),
-            app_id: caller.app_id.clone(),
-            requested_by: request.requested_by.clone(),
+        // Who asked, without the JWT's grants or the source address.
+        caller: Caller {
+            grants: None,
+            source_ip: None,
+            ..caller.clone()
         },
         tracking: Default::default(),
     };

@@ -29,16 +29,16 @@ pub fn detail(record: &ActionRecord, outcome: &Final, final_at: &str) -> Value {
         "finalAt": final_at,
         "hint": outcome.hint,
         "polls": record.tracking.polls + 1,
-        "caller": record.requested_by,
+        "caller": record.caller,
     });
     let optional = [
         ("deviceName", &record.device_name),
         ("graphRequestId", &record.graph_request_id),
         ("ticket", &record.ticket),
         ("reason", &record.reason),
-        ("requestedBy", &record.requested_by.requested_by),
+        ("requestedBy", &record.caller.requested_by),
         ("idempotencyKey", &record.idempotency_key),
-        ("eventId", &record.event_id),
+        ("eventId", &record.caller.event_id),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -101,7 +101,7 @@ impl EventPublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracking::record::RequestedBy;
+    use crate::origin::Caller;
 
     #[test]
     fn an_event_carries_what_a_ticket_rule_matches_on_and_no_passcode() {
@@ -111,8 +111,8 @@ mod tests {
             request_id: "req-1".into(),
             accepted_at_ms: 1_795_000_000_000,
             ticket: Some("INC0012345".into()),
-            requested_by: RequestedBy {
-                caller_kind: "eventBridge".into(),
+            caller: Caller {
+                kind: "eventBridge".into(),
                 requested_by: Some("agent@contoso.com".into()),
                 ..Default::default()
             },

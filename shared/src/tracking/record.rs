@@ -3,6 +3,7 @@
 
 use crate::clock;
 use crate::dynamo::{Item, n, number, s, text};
+use crate::origin::Caller;
 use serde::{Deserialize, Serialize};
 
 /// Item attributes. `deviceId` + `actionKey` is the table's key;
@@ -27,23 +28,6 @@ pub(crate) const OPEN: &str = "open";
 /// after the last event, long enough for a status query a month later.
 const KEEP_FOR_DAYS: i64 = 90;
 
-/// Who asked, as the audit names them; copied into every result event so
-/// a ticketing rule can match the event to its request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestedBy {
-    pub caller_kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_id: Option<String>,
-    /// `requestedBy` of an EventBridge or direct request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub requested_by: Option<String>,
-}
-
 /// An action Intune accepted, with how far tracking has followed it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActionRecord {
@@ -58,9 +42,10 @@ pub struct ActionRecord {
     pub ticket: Option<String>,
     pub reason: Option<String>,
     pub idempotency_key: Option<String>,
-    /// The EventBridge event that asked, if one did.
-    pub event_id: Option<String>,
-    pub requested_by: RequestedBy,
+    /// Who asked, as the audit names them (kind, principal, user, app,
+    /// `requestedBy`, the EventBridge event or SQS message); copied into
+    /// every result event so a ticketing rule can match it to its request.
+    pub caller: Caller,
     pub tracking: Tracking,
 }
 
@@ -115,18 +100,18 @@ impl ActionRecord {
             EXPIRATION,
             n(self.accepted_at_ms / 1000 + KEEP_FOR_DAYS * 86_400),
         );
-        put("callerKind", s(&self.requested_by.caller_kind));
+        put("callerKind", s(&self.caller.kind));
         let optional = [
             ("deviceName", &self.device_name),
             ("graphRequestId", &self.graph_request_id),
             ("ticket", &self.ticket),
             ("reason", &self.reason),
             ("idempotencyKey", &self.idempotency_key),
-            ("eventId", &self.event_id),
-            ("callerPrincipal", &self.requested_by.principal),
-            ("callerUser", &self.requested_by.user),
-            ("callerAppId", &self.requested_by.app_id),
-            ("requestedBy", &self.requested_by.requested_by),
+            ("eventId", &self.caller.event_id),
+            ("callerPrincipal", &self.caller.principal),
+            ("callerUser", &self.caller.user),
+            ("callerAppId", &self.caller.app_id),
+            ("requestedBy", &self.caller.requested_by),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -150,13 +135,14 @@ impl ActionRecord {
             ticket: t("ticket"),
             reason: t("reason"),
             idempotency_key: t("idempotencyKey"),
-            event_id: t("eventId"),
-            requested_by: RequestedBy {
-                caller_kind: t("callerKind").unwrap_or_default(),
+            caller: Caller {
+                kind: t("callerKind").unwrap_or_default(),
                 principal: t("callerPrincipal"),
                 user: t("callerUser"),
                 app_id: t("callerAppId"),
                 requested_by: t("requestedBy"),
+                event_id: t("eventId"),
+                ..Caller::default()
             },
             tracking: Tracking {
                 next_poll_at_ms: t(OPEN_PARTITION)
@@ -235,11 +221,11 @@ mod tests {
             ticket: Some("INC1".into()),
             reason: Some("locked out".into()),
             idempotency_key: None,
-            event_id: Some("ev-1".into()),
-            requested_by: RequestedBy {
-                caller_kind: "eventBridge".into(),
+            caller: Caller {
+                kind: "eventBridge".into(),
                 principal: Some("servicenow".into()),
                 requested_by: Some("agent@contoso.com".into()),
+                event_id: Some("ev-1".into()),
                 ..Default::default()
             },
             tracking: Tracking {

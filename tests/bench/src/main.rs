@@ -50,11 +50,13 @@ usage: bench [--quick] [--json PATH] [--init N] [--warm N] [--function NAME]...
   --json PATH      where to write the results (default target/bench/latest.json)
   --init N         fresh processes per function (init and cold invocation)
   --warm N         warm invocations per function and lookup form
-  --function NAME  only this function (repeatable)
+  --function NAME  only this function (repeatable); `passcode-tracker` is one
+                   run over 1,000 open actions (200 with --quick), `queue` is
+                   1,000 queued writes paced by the write budget (100 with --quick)
 
 The function binaries are taken from PASSCODE_BIN_DIR, else from the directory
 of this (release) executable: build them with
-  cargo build --release -p reset-passcode -p remove-passcode -p reset-windows-pin -p passcode-status";
+  cargo build --release -p reset-passcode -p remove-passcode -p reset-windows-pin -p passcode-status -p reveal-passcode -p passcode-tracker";
 
 #[derive(Debug)]
 pub struct Args {
@@ -91,7 +93,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     for name in &only {
-        if !Action::ALL.iter().any(|a| a.function_name() == name) {
+        let known = Action::ALL.iter().any(|a| a.function_name() == name)
+            || [TRACKER_FUNCTION, "queue"].contains(&name.as_str());
+        if !known {
             return Err(format!("no function named {name:?}"));
         }
     }

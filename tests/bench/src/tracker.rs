@@ -36,6 +36,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct TrackerReport {
     pub open_actions: usize,
     pub finished_before_run: usize,
+    /// The tracker's init (spawn to its first `GET /invocation/next`).
+    pub init_ms: f64,
     pub read_fraction: f64,
     pub read_budget_per_20s: u64,
     pub run_ms: u64,
@@ -124,7 +126,7 @@ pub async fn run(
         },
     )
     .await?;
-    tracker.ready().await?;
+    let init = tracker.ready().await?;
     let before = proxy.counts();
     let cpu_before = tracker.cpu_time().unwrap_or_default();
     let started = Instant::now();
@@ -160,6 +162,7 @@ pub async fn run(
     Ok(TrackerReport {
         open_actions,
         finished_before_run: finished.len(),
+        init_ms: init.as_secs_f64() * 1000.0,
         read_fraction: READ_FRACTION,
         read_budget_per_20s: (2000.0 * READ_FRACTION) as u64,
         run_ms: run_time.as_millis() as u64,
@@ -199,10 +202,11 @@ impl TrackerReport {
         let s = &self.summary;
         let over = self.max_graph_reads_in_any_20s > self.read_budget_per_20s;
         format!(
-            "\npasscode-tracker: one run over {} open actions ({} finished before the run)\n  \
+            "\npasscode-tracker: init {:.1} ms; one run over {} open actions ({} finished before the run)\n  \
              run {:.1} s; completed {} / waiting {} / failures {} / left for the next run {}; events on the bus {}\n  \
              Graph reads {} (most in any 20 s: {}, budget {}{}); DynamoDB {}; EventBridge {}; CPU {:.0} ms\n  \
              per open action: {:.2} Graph reads, {:.2} DynamoDB calls, {:.2} EventBridge calls, {:.0} µs CPU, {:.1} ms wall\n",
+            self.init_ms,
             self.open_actions,
             self.finished_before_run,
             self.run_ms as f64 / 1000.0,
