@@ -259,7 +259,11 @@ async fn follow(
     }
 }
 
-/// Spaces Graph reads `interval` apart across the run's workers.
+/// Spaces Graph reads `interval` apart across the run's workers. A read
+/// may start only once `interval` has passed since the previous one
+/// actually started (not since its planned time), so a late worker never
+/// lets the next read follow closer: any 20 s then holds at most the
+/// budget's reads.
 struct Pacer {
     interval: Duration,
     next: tokio::sync::Mutex<tokio::time::Instant>,
@@ -274,13 +278,18 @@ impl Pacer {
     }
 
     async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+        loop {
+            let wait = {
+                let mut next = self.next.lock().await;
+                let now = tokio::time::Instant::now();
+                if now >= *next {
+                    *next = now + self.interval;
+                    return;
+                }
+                *next - now
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 

@@ -113,7 +113,9 @@ pub async fn run(
             .advance_action(id, "resetPasscode", "done", None)
             .await?;
     }
-    stack.set_clock_offset(120).await?;
+    // Ten minutes on: every action is past its first poll, however long
+    // the resets took to send.
+    stack.set_clock_offset(600).await?;
     control.clear_requests().await?;
 
     let mut tracker_env = env.clone();
