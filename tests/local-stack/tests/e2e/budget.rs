@@ -66,24 +66,16 @@ async fn a_spent_budget_answers_throttled_and_sends_nothing() {
     let mut world = World::start_idempotent().await;
     world.respawn(Action::ResetPasscode, ONE_PER_WINDOW).await;
     // Another app registration's burst used up the next 30 seconds.
-    let table = world.stack.idempotency_table.clone().unwrap();
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let first = now_ms - now_ms % 2000;
     for n in 0..15 {
+        let id = format!("budget#writes#{}", first + n * 2000);
         world
-            .stack
-            .moto
-            .dynamodb()
-            .put_item()
-            .table_name(&table)
-            .item(
-                "id",
-                AttributeValue::S(format!("budget#writes#{}", first + n * 2000)),
-            )
-            .item("writes", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .unwrap();
+            .put_idempotency_item(&[
+                ("id", AttributeValue::S(id)),
+                ("writes", AttributeValue::N("1".into())),
+            ])
+            .await;
     }
     let reply = Reply::from(
         world

@@ -169,6 +169,24 @@ impl World {
         logs
     }
 
+    /// Puts one item into the idempotency table (which the write budget
+    /// and the bulk stop switch share), as another writer would.
+    pub async fn put_idempotency_item(
+        &self,
+        item: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    ) {
+        let table = self
+            .stack
+            .idempotency_table
+            .clone()
+            .expect("idempotency table");
+        let mut put = self.stack.moto.dynamodb().put_item().table_name(table);
+        for (name, value) in item {
+            put = put.item(*name, value.clone());
+        }
+        put.send().await.expect("PutItem");
+    }
+
     /// The audit records the functions printed.
     pub fn audit_records(&self) -> Vec<Value> {
         self.all_logs()

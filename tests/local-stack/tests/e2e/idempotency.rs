@@ -203,7 +203,6 @@ async fn an_eventbridge_event_delivered_twice_runs_once() {
 #[tokio::test]
 async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     let world = World::start_idempotent().await;
-    let table = world.stack.idempotency_table.clone().unwrap();
     let first = world
         .api_body(
             Action::ResetPasscode,
@@ -215,25 +214,22 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let key = AttributeValue::S("resetPasscode#key#INC0005".into());
     let fingerprint = records(&world).await[0]["fingerprint"].clone();
-    let put = |until_ms: i128| {
+    let put = async |until_ms: i128| {
         world
-            .stack
-            .moto
-            .dynamodb()
-            .put_item()
-            .table_name(&table)
-            .item("id", key.clone())
-            .item("status", AttributeValue::S("INPROGRESS".into()))
-            .item(
-                "expiration",
-                AttributeValue::N((now_ms / 1000 + 3600).to_string()),
-            )
-            .item("inProgressUntilMs", AttributeValue::N(until_ms.to_string()))
-            .item("fingerprint", fingerprint.clone())
-            .item("requestId", AttributeValue::S("dead-invocation".into()))
-            .send()
+            .put_idempotency_item(&[
+                ("id", key.clone()),
+                ("status", AttributeValue::S("INPROGRESS".into())),
+                (
+                    "expiration",
+                    AttributeValue::N((now_ms / 1000 + 3600).to_string()),
+                ),
+                ("inProgressUntilMs", AttributeValue::N(until_ms.to_string())),
+                ("fingerprint", fingerprint.clone()),
+                ("requestId", AttributeValue::S("dead-invocation".into())),
+            ])
+            .await
     };
-    put(now_ms + 30_000).await.unwrap();
+    put(now_ms + 30_000).await;
     let blocked = world
         .api_body(
             Action::ResetPasscode,
@@ -250,7 +246,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
 
     // ...and past its deadline: the request runs (the earlier reset is
     // still pending, so the pending check answers).
-    put(now_ms - 1).await.unwrap();
+    put(now_ms - 1).await;
     let retried = world
         .api_body(
             Action::ResetPasscode,

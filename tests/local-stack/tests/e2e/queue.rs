@@ -110,6 +110,15 @@ impl Queued {
         }
     }
 
+    /// `count` Android dedicated devices of their own (`prefix`: eight hex digits).
+    async fn kiosks(&self, count: usize, prefix: &str) -> Vec<String> {
+        self.world
+            .stack
+            .add_device_clones(dev::AE_DEDICATED, count, prefix)
+            .await
+            .expect("devices added")
+    }
+
     async fn send(&self, bodies: &[Value]) {
         for (chunk_no, chunk) in bodies.chunks(10).enumerate() {
             let entries = chunk
@@ -207,12 +216,7 @@ fn reset(device_id: &str, extra: Value) -> Value {
 #[tokio::test]
 async fn every_message_ends_in_one_outcome_and_no_device_gets_two_posts() {
     let q = Queued::start(&[]).await;
-    let kiosks = q
-        .world
-        .stack
-        .add_device_clones(dev::AE_DEDICATED, 6, "99999999")
-        .await
-        .unwrap();
+    let kiosks = q.kiosks(6, "99999999").await;
     let mut bodies: Vec<Value> = kiosks.iter().map(|id| reset(id, json!({}))).collect();
     // A second message for the first kiosk (another sender), the same
     // keyed request twice, a device that can't take it, and garbage.
@@ -260,12 +264,7 @@ async fn every_message_ends_in_one_outcome_and_no_device_gets_two_posts() {
 #[tokio::test]
 async fn throttling_and_a_dying_environment_deliver_again_without_a_second_post() {
     let q = Queued::start(&[]).await;
-    let kiosks = q
-        .world
-        .stack
-        .add_device_clones(dev::AE_DEDICATED, 4, "99999998")
-        .await
-        .unwrap();
+    let kiosks = q.kiosks(4, "99999998").await;
     // The first POST hangs and the environment is killed mid-batch, with
     // the POST's outcome unknown. Graph throttles some reads too.
     q.world
@@ -299,22 +298,13 @@ async fn throttling_and_a_dying_environment_deliver_again_without_a_second_post(
 #[tokio::test]
 async fn the_stop_switch_consumes_queued_writes_without_sending() {
     let q = Queued::start(&[("BULK_STOP_CHECK_SECONDS", "1")]).await;
-    let table = q.world.stack.idempotency_table.clone().unwrap();
-    let dynamodb = q.world.stack.moto.dynamodb();
-    dynamodb
-        .put_item()
-        .table_name(&table)
-        .item("id", AttributeValue::S("bulk#stop".into()))
-        .item("stopped", AttributeValue::Bool(true))
-        .send()
-        .await
-        .unwrap();
-    let kiosks = q
-        .world
-        .stack
-        .add_device_clones(dev::AE_DEDICATED, 3, "99999997")
-        .await
-        .unwrap();
+    q.world
+        .put_idempotency_item(&[
+            ("id", AttributeValue::S("bulk#stop".into())),
+            ("stopped", AttributeValue::Bool(true)),
+        ])
+        .await;
+    let kiosks = q.kiosks(3, "99999997").await;
     q.send(
         &kiosks
             .iter()
@@ -339,7 +329,11 @@ async fn the_stop_switch_consumes_queued_writes_without_sending() {
     );
 
     // Released: the same devices, sent again, go out.
-    dynamodb
+    let table = q.world.stack.idempotency_table.clone().unwrap();
+    q.world
+        .stack
+        .moto
+        .dynamodb()
         .delete_item()
         .table_name(&table)
         .key("id", AttributeValue::S("bulk#stop".into()))
