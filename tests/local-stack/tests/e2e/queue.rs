@@ -16,6 +16,10 @@ use std::time::Duration;
 
 /// Long enough for a batch of ten writes in a debug build.
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(12);
+/// Longer than the function timeout, as AWS advises (the template uses 6x):
+/// a message that comes back finds the idempotency claim of an invocation
+/// that died already expired, instead of racing it into `requestInProgress`.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(18);
 const DRAINED: Duration = Duration::from_secs(90);
 
 /// Lambda's execution environments for one function: a slot per allowed
@@ -85,7 +89,7 @@ impl Queued {
         let (queue_url, dlq_url) = world
             .stack
             .moto
-            .create_queue_with_dlq(&name, FUNCTION_TIMEOUT.as_secs() as u32, 3)
+            .create_queue_with_dlq(&name, VISIBILITY_TIMEOUT.as_secs() as u32, 5)
             .await
             .expect("queue created");
         let mut env = world.stack.function_env();
