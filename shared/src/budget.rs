@@ -18,11 +18,9 @@
 //! the table cannot be reached, the write goes ahead (logged) and Graph's
 //! own throttling, handled by the retry loop, is the fallback.
 
-use crate::aws::error_text;
-use crate::dynamo::{n, s};
+use crate::dynamo::{conditional, n, s};
 use crate::error::{ErrorCode, ServiceError};
 use crate::retry::Deadline;
-use aws_sdk_dynamodb::error::SdkError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const WINDOW: Duration = Duration::from_secs(2);
@@ -97,13 +95,7 @@ impl WriteBudget {
             .expression_attribute_values(":exp", n(window_start_ms / 1000 + 60))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(error_text(&e)),
-        }
+        conditional(result)
     }
 }
 

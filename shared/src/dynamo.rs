@@ -1,6 +1,8 @@
 //! DynamoDB attribute values, written and read the same way by the
 //! idempotency record and the action log.
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -24,4 +26,16 @@ pub fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
+}
+
+/// A conditional UpdateItem's result: `Ok(false)` when its condition did
+/// not hold, the error's text for any other failure.
+pub fn conditional<T, R>(result: Result<T, SdkError<UpdateItemError, R>>) -> Result<bool, String> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Ok(false)
+        }
+        Err(e) => Err(crate::aws::error_text(&e)),
+    }
 }

@@ -14,8 +14,7 @@
 
 use super::record::*;
 use crate::aws::error_text;
-use crate::dynamo::{Item, n, s};
-use aws_sdk_dynamodb::error::SdkError;
+use crate::dynamo::{Item, conditional, n, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The sparse index of open actions by next poll.
@@ -220,18 +219,5 @@ impl ActionLog {
             .table_name(&self.table)
             .key(DEVICE_ID, AttributeValue::S(record.device_id.clone()))
             .key(ACTION_KEY, AttributeValue::S(record.action_key()))
-    }
-}
-
-/// `Ok(false)` when the condition did not hold (another run's record).
-fn conditional<T, R>(
-    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
-) -> Result<bool, String> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-            Ok(false)
-        }
-        Err(e) => Err(error_text(&e)),
     }
 }

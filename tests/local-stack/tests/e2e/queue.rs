@@ -123,6 +123,12 @@ impl Queued {
             .expect("devices added")
     }
 
+    /// One plain reset message per device.
+    async fn send_resets(&self, device_ids: &[String]) {
+        let bodies: Vec<Value> = device_ids.iter().map(|id| reset(id, json!({}))).collect();
+        self.send(&bodies).await;
+    }
+
     async fn send(&self, bodies: &[Value]) {
         for (chunk_no, chunk) in bodies.chunks(10).enumerate() {
             let entries = chunk
@@ -279,8 +285,7 @@ async fn throttling_and_a_dying_environment_deliver_again_without_a_second_post(
         .add_fault(&FaultRule::status_retry_after(429, 1).method("GET").times(3))
         .await
         .unwrap();
-    let bodies: Vec<Value> = kiosks.iter().map(|id| reset(id, json!({}))).collect();
-    q.send(&bodies).await;
+    q.send_resets(&kiosks).await;
 
     let (mapping, ()) = tokio::join!(q.deliver_all(), async {
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -309,13 +314,7 @@ async fn the_stop_switch_consumes_queued_writes_without_sending() {
         ])
         .await;
     let kiosks = q.kiosks(3, "99999997").await;
-    q.send(
-        &kiosks
-            .iter()
-            .map(|id| reset(id, json!({})))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    q.send_resets(&kiosks).await;
     q.deliver_all().await;
     assert_eq!(q.world.total_posts().await, 0, "nothing sent while stopped");
     let stopped = q.audits();
@@ -345,13 +344,7 @@ async fn the_stop_switch_consumes_queued_writes_without_sending() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    q.send(
-        &kiosks
-            .iter()
-            .map(|id| reset(id, json!({})))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    q.send_resets(&kiosks).await;
     q.deliver_all().await;
     for id in &kiosks {
         assert_eq!(q.world.posts(id).await, 1);
