@@ -13,6 +13,26 @@ pub const EVENT_DETAIL_TYPE: &str = "Passcode Action Requested";
 /// started on a schedule (see `tracking`).
 pub const TRACKER_FUNCTION: &str = "passcode-tracker";
 
+/// The function that takes many devices in one request (`bulk`): it
+/// resolves and checks them, then queues one message per device for the
+/// write function of its action.
+pub const BULK_FUNCTION: &str = "bulk-passcode";
+
+/// `detail-type` of the EventBridge events the bulk function accepts.
+pub const BULK_DETAIL_TYPE: &str = "Passcode Bulk Action Requested";
+
+/// The bulk function's HTTP routes. `{action}` is `reset-passcode` or
+/// `remove-passcode`. Progress is read below the action because API Gateway
+/// allows one variable name per path position (`/v1/bulk/{batchId}` next to
+/// `/v1/bulk/{action}` does not deploy).
+pub const BULK_ROUTES: [(&str, &str); 2] = [
+    ("POST", "/v1/bulk/{action}"),
+    ("GET", "/v1/bulk/{action}/{batchId}"),
+];
+
+/// The right JWT callers need for the bulk function.
+pub const BULK_ROLE: &str = "Passcode.Bulk";
+
 /// One Intune passcode action. Each variant is one function binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -88,6 +108,19 @@ impl Action {
                 ("GET", "/v1/devices/{deviceId}/passcode"),
                 ("POST", "/v1/reveal-passcode"),
             ],
+        }
+    }
+
+    /// The two actions a bulk request may ask for (each has a bulk queue).
+    pub fn bulk_capable(self) -> bool {
+        matches!(self, Action::ResetPasscode | Action::RemovePasscode)
+    }
+
+    /// This function's routes, for matching API calls.
+    pub(crate) fn route_table(self) -> crate::trigger::Routes {
+        crate::trigger::Routes {
+            function: self.function_name(),
+            routes: self.routes(),
         }
     }
 

@@ -101,3 +101,12 @@ pub fn eventbridge(shared: &SdkConfig) -> aws_sdk_eventbridge::Client {
     }
     aws_sdk_eventbridge::Client::from_conf(builder.build())
 }
+
+#[cfg(feature = "bulk")]
+pub fn sqs(shared: &SdkConfig) -> aws_sdk_sqs::Client {
+    let mut builder = aws_sdk_sqs::config::Builder::from(shared);
+    if let Some(url) = endpoint_override("AWS_ENDPOINT_URL_SQS") {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}

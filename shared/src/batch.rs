@@ -8,12 +8,20 @@
 //! elsewhere) and those the deadline left no time for. A request that can
 //! never succeed (invalid, no such device, unsupported platform) or that
 //! the brake stopped is consumed: its audit line says why.
+//!
+//! A message the bulk function queued names its batch: how its request
+//! ended is settled in the batch once (see `bulk::store`). A settlement
+//! that cannot be written sends the message round again; its repeat is
+//! answered from the idempotency record and settled then.
 
 use crate::error::{ErrorCode, ServiceError};
 use crate::handler::{App, serve};
 use crate::metrics;
 use crate::retry::Deadline;
-use crate::trigger::QueuedRequest;
+use crate::bulk::store::Settlement;
+use crate::outcome::Outcome;
+use crate::request::{DeviceRef, PasscodeRequest};
+use crate::trigger::{Incoming, QueuedRequest};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -43,7 +51,11 @@ pub async fn handle(
         let id = format!("{request_id}/{message_id}");
         let serving = serve(app, &incoming, &id, deadline, Instant::now(), gate);
         let result = metrics::counting(serving).await;
-        if result.is_err_and(|e| e.transient) {
+        let settled = match &result {
+            Err(e) if e.transient => false,
+            ended => settle(app, &incoming, &id, ended).await,
+        };
+        if !settled {
             failures.push(message_id);
         }
     }
@@ -59,6 +71,46 @@ pub async fn handle(
             .map(|id| json!({"itemIdentifier": id}))
             .collect::<Vec<_>>()
     })
+}
+
+/// Records a bulk device's end in its batch; `false` when that could not
+/// be written (the message comes back). Requests of no batch have nothing
+/// to settle.
+async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Result<Outcome, ServiceError>) -> bool {
+    let (Some(batch_id), Some(store)) = (&incoming.caller.batch_id, &app.batches) else {
+        return true;
+    };
+    let Ok(PasscodeRequest {
+        device: DeviceRef::Id(device_id),
+        ..
+    }) = &incoming.request
+    else {
+        // The bulk function names every device by id; anything else in a
+        // batch's message was not written by it.
+        return true;
+    };
+    let outcome = match result {
+        Ok(Outcome::Replayed { original, .. }) => original.name(),
+        Ok(outcome) => outcome.name(),
+        Err(e) => e.code.as_str(),
+    };
+    let settlement = Settlement {
+        device_id: device_id.clone(),
+        outcome: outcome.to_string(),
+        request_id: request_id.to_string(),
+        settled_at: crate::clock::format(crate::clock::now()),
+    };
+    match store.settle(batch_id, &settlement).await {
+        Ok(Some(batch)) if batch.settled >= batch.to_send => {
+            tracing::info!(batch_id = %batch_id, settled = batch.settled, outcomes = ?batch.outcomes, "the batch's last device is settled");
+            true
+        }
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(batch_id = %batch_id, "the device's end could not be recorded in its batch ({e}); the message comes back");
+            false
+        }
+    }
 }
 
 /// The stop switch, for writes only.

@@ -35,6 +35,19 @@ pub fn format(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// The hour of [`now`] as `YYYY-MM-DDTHH`: the bulk per-hour cap counts
+/// devices per such hour.
+pub fn hour_key() -> String {
+    format(now())[..13].to_string()
+}
+
+/// Time left until the next whole hour of [`now`].
+pub fn until_next_hour() -> std::time::Duration {
+    let now = now();
+    let into_hour = u64::from(now.minute()) * 60 + u64::from(now.second());
+    std::time::Duration::from_secs(3600 - into_hour)
+}
+
 pub fn from_unix_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)

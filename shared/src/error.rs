@@ -45,6 +45,15 @@ pub enum ErrorCode {
     /// A queued (bulk) write arrived while the bulk stop switch is on; it
     /// was not sent.
     BulkStopped,
+    /// A bulk request would send a different number of devices than its
+    /// `expectedCount`; nothing was queued.
+    ExpectedCountMismatch,
+    /// The per-hour cap of bulk devices is reached; nothing was queued.
+    BulkHourlyLimit,
+    /// No batch with this id (or for this action).
+    BatchNotFound,
+    /// The bulk queue could not take (all) messages.
+    QueueUnavailable,
 }
 
 impl ErrorCode {
@@ -67,6 +76,10 @@ impl ErrorCode {
             ErrorCode::PasscodeNotReady => "passcodeNotReady",
             ErrorCode::PasscodeNotAvailable => "passcodeNotAvailable",
             ErrorCode::BulkStopped => "bulkStopped",
+            ErrorCode::ExpectedCountMismatch => "expectedCountMismatch",
+            ErrorCode::BulkHourlyLimit => "bulkHourlyLimit",
+            ErrorCode::BatchNotFound => "batchNotFound",
+            ErrorCode::QueueUnavailable => "queueUnavailable",
         }
     }
 
@@ -74,19 +87,21 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::Forbidden => 403,
-            ErrorCode::DeviceNotFound | ErrorCode::PasscodeNotAvailable => 404,
+            ErrorCode::DeviceNotFound | ErrorCode::PasscodeNotAvailable | ErrorCode::BatchNotFound => 404,
             ErrorCode::AmbiguousDevice
             | ErrorCode::RequestInProgress
             | ErrorCode::PasscodeNotReady
-            | ErrorCode::BulkStopped => 409,
+            | ErrorCode::BulkStopped
+            | ErrorCode::ExpectedCountMismatch => 409,
             ErrorCode::UnsupportedPlatform
             | ErrorCode::DeviceNotManaged
             | ErrorCode::IdempotencyKeyReused => 422,
-            ErrorCode::Throttled => 429,
+            ErrorCode::Throttled | ErrorCode::BulkHourlyLimit => 429,
             ErrorCode::GraphError => 502,
             ErrorCode::GraphUnavailable
             | ErrorCode::SecretsUnavailable
-            | ErrorCode::IdempotencyUnavailable => 503,
+            | ErrorCode::IdempotencyUnavailable
+            | ErrorCode::QueueUnavailable => 503,
             ErrorCode::ConfigurationError => 500,
         }
     }
@@ -111,6 +126,10 @@ impl ErrorCode {
             ErrorCode::PasscodeNotReady => "PasscodeNotReady",
             ErrorCode::PasscodeNotAvailable => "PasscodeNotAvailable",
             ErrorCode::BulkStopped => "BulkStopped",
+            ErrorCode::ExpectedCountMismatch => "ExpectedCountMismatch",
+            ErrorCode::BulkHourlyLimit => "BulkHourlyLimit",
+            ErrorCode::BatchNotFound => "BatchNotFound",
+            ErrorCode::QueueUnavailable => "QueueUnavailable",
         }
     }
 }
@@ -157,6 +176,8 @@ impl ServiceError {
                 | ErrorCode::ConfigurationError
                 | ErrorCode::RequestInProgress
                 | ErrorCode::IdempotencyUnavailable
+                | ErrorCode::BulkHourlyLimit
+                | ErrorCode::QueueUnavailable
         );
         ServiceError {
             code,

@@ -16,6 +16,7 @@ use crate::action::Action;
 use crate::audit;
 use crate::batch;
 use crate::budget::WriteBudget;
+use crate::bulk::store::BatchStore;
 use crate::stop::StopSwitch;
 use crate::config::Config;
 use crate::device::{DeviceSummary, ManagedDevice, parse_time};
@@ -53,6 +54,9 @@ pub struct App {
     pub budget: Option<WriteBudget>,
     /// The brake on queued writes; `None` without `IDEMPOTENCY_TABLE`.
     pub stop: Option<StopSwitch>,
+    /// Where queued requests of a bulk batch are settled; `None` without
+    /// `IDEMPOTENCY_TABLE`.
+    pub batches: Option<BatchStore>,
 }
 
 /// What the handler decides on its own, apart from how Graph is reached.
@@ -386,7 +390,7 @@ async fn tracked_actions(app: &App, device_id: &str) -> Option<Vec<TrackedAction
 /// A `resetPasscode` that is pending/active and started within the window.
 /// A pending entry whose time can't be read counts as pending (sending a
 /// second passcode is the worse error).
-fn pending_reset(
+pub(crate) fn pending_reset(
     device: &ManagedDevice,
     now: OffsetDateTime,
     window: Duration,

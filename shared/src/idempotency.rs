@@ -139,7 +139,7 @@ impl RequestKey {
 
 /// Fields separated by a byte that cannot occur in them, so that
 /// ("ab","c") and ("a","bc") hash differently.
-fn hex_sha256(fields: &[&str]) -> String {
+pub(crate) fn hex_sha256(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for field in fields {
         hasher.update(field.as_bytes());

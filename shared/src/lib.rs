@@ -21,6 +21,7 @@
 //! | [`reveal`] | which Android passcode may be handed out (pure) |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
 //! | [`batch`] | a batch of queued (SQS) requests, each through the handler's path |
+//! | [`bulk`] | many devices in one request: plan, brake, batch record, fan-out to SQS |
 //! | [`budget`] | the tenant-wide write budget every POST takes from |
 //! | [`stop`] | the brake on queued writes |
 //! | [`outcome`] | how a request ended (plain types) and what it tells the agent |
@@ -55,6 +56,7 @@ internal_modules!(
     aws,
     batch,
     budget,
+    bulk,
     clock,
     config,
     credentials,
@@ -135,6 +137,46 @@ pub async fn run_tracker() -> Result<(), BoxError> {
     .await
 }
 
+/// The bulk function (`bulk-passcode`): the same start-up, then one bulk
+/// request (a new batch, its preview, or its progress) per invocation.
+#[cfg(feature = "bulk")]
+pub async fn run_bulk() -> Result<(), BoxError> {
+    logging::init();
+    let config = or_exit(config::Config::from_env());
+    let settings = or_exit(bulk::BulkSettings::from_lookup(config::env_var));
+    let right = or_exit(rights::RequiredRight::named(
+        action::BULK_ROLE,
+        config::env_var("REQUIRED_ROLE").as_deref(),
+    ));
+    let Some(table) = config.idempotency_table.clone() else {
+        or_exit::<()>(Err(
+            "IDEMPOTENCY_TABLE is required: batches, the hourly cap and the stop switch live there"
+                .into(),
+        ));
+        unreachable!()
+    };
+    let aws = aws::sdk_config();
+    let dynamodb = aws::dynamodb(&aws);
+    let app = bulk::BulkApp {
+        store: bulk::store::BatchStore::new(dynamodb.clone(), table.clone()),
+        stop: stop::StopSwitch::new(dynamodb, table, config.stop_check),
+        queues: bulk::BulkQueues::new(
+            aws::sqs(&aws),
+            settings.reset_queue_url.clone(),
+            settings.remove_queue_url.clone(),
+        ),
+        pending_window: config.pending_window,
+        graph: graph::Graph::new(http_client()?, config.clone(), secret_store(&config, &aws)),
+        settings,
+        right,
+    };
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        metrics::counting(bulk::handle(app, event))
+    }))
+    .await
+}
+
 /// A configuration error is one clear line, then exit: Lambda reports the
 /// init failure.
 fn or_exit<T>(result: Result<T, String>) -> T {
@@ -205,8 +247,10 @@ fn build_app(
     let budget = shared_table.clone().and_then(|(table, client)| {
         budget::WriteBudget::new(client, table, config.write_budget_per_20s)
     });
-    let stop =
-        shared_table.map(|(table, client)| stop::StopSwitch::new(client, table, config.stop_check));
+    let stop = shared_table
+        .clone()
+        .map(|(table, client)| stop::StopSwitch::new(client, table, config.stop_check));
+    let batches = shared_table.map(|(table, client)| bulk::store::BatchStore::new(client, table));
     let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,
@@ -217,5 +261,6 @@ fn build_app(
         right,
         budget,
         stop,
+        batches,
     })
 }

@@ -69,6 +69,9 @@ pub struct Caller {
     pub source_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The bulk batch a queued request belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     /// The rights a JWT grants; `None` for every other kind of caller,
     /// whose rights IAM checked before the function ran.
     #[serde(skip)]

@@ -263,7 +263,7 @@ pub fn parse_request(
 }
 
 /// `true` / `false`, absent or null meaning false.
-fn optional_flag(body: &Map<String, Value>, name: &str) -> Result<bool, ServiceError> {
+pub(crate) fn optional_flag(body: &Map<String, Value>, name: &str) -> Result<bool, ServiceError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -273,7 +273,7 @@ fn optional_flag(body: &Map<String, Value>, name: &str) -> Result<bool, ServiceE
     }
 }
 
-fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
+pub(crate) fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
     let Value::Object(fields) = value else {
         return Err(ServiceError::invalid(
             "\"device\" must be an object such as {\"serialNumber\": \"...\"}",
@@ -340,7 +340,7 @@ fn parse_device(value: &Value) -> Result<DeviceRef, ServiceError> {
 
 /// Free text (reason, ticket, ...): trimmed, length-limited, no control
 /// characters except tab and newline.
-fn optional_text(
+pub(crate) fn optional_text(
     body: &Map<String, Value>,
     name: &str,
     max_chars: usize,
@@ -422,7 +422,7 @@ fn validate_imei(value: &str) -> Result<String, ServiceError> {
 
 /// Printable ASCII only (see the module notes on look-alikes): no spaces,
 /// no zero-width or other invisible characters, no non-Latin letters.
-fn validate_upn(value: &str) -> Result<String, ServiceError> {
+pub(crate) fn validate_upn(value: &str) -> Result<String, ServiceError> {
     let v = value.trim();
     let ok = (3..=256).contains(&v.len())
         && v.matches('@').count() == 1

@@ -89,13 +89,23 @@ pub fn render(
     request_id: &str,
     result: &Result<Outcome, ServiceError>,
 ) -> Result<Value, Diagnostic> {
+    let answer = result
+        .as_ref()
+        .map(|outcome| (outcome.http_status(), outcome_body(outcome, action, request_id)));
+    render_answer(source, action.event_action(), request_id, answer)
+}
+
+/// The answer for the trigger, from an HTTP status and a JSON body (or an
+/// error).
+pub fn render_answer(
+    source: Source,
+    action: &str,
+    request_id: &str,
+    answer: Result<(u16, Value), &ServiceError>,
+) -> Result<Value, Diagnostic> {
     if source.is_api() {
-        return Ok(match result {
-            Ok(outcome) => api_response(
-                outcome.http_status(),
-                &outcome_body(outcome, action, request_id),
-                None,
-            ),
+        return Ok(match answer {
+            Ok((status, body)) => api_response(status, &body, None),
             Err(e) => api_response(
                 e.code.http_status(),
                 &error_body(e, request_id),
@@ -103,8 +113,8 @@ pub fn render(
             ),
         });
     }
-    match result {
-        Ok(outcome) => Ok(outcome_body(outcome, action, request_id)),
+    match answer {
+        Ok((_, body)) => Ok(body),
         Err(e) if e.transient => Err(Diagnostic {
             error_type: e.code.error_type().to_string(),
             error_message: e.message.clone(),
@@ -112,7 +122,7 @@ pub fn render(
         Err(e) => {
             let mut body = error_body(e, request_id);
             body["outcome"] = json!("rejected");
-            body["action"] = json!(action.event_action());
+            body["action"] = json!(action);
             Ok(body)
         }
     }

@@ -89,8 +89,13 @@ impl RequiredRight {
     /// default name. An empty value is refused: there is no way to switch
     /// the check off, only to rename the right.
     pub fn from_env(action: Action, value: Option<&str>) -> Result<RequiredRight, String> {
+        RequiredRight::named(default_role(action), value)
+    }
+
+    /// `REQUIRED_ROLE`, or `default` when it is not set.
+    pub fn named(default: &str, value: Option<&str>) -> Result<RequiredRight, String> {
         match value {
-            None => Ok(RequiredRight(default_role(action).to_string())),
+            None => Ok(RequiredRight(default.to_string())),
             Some(v) => {
                 let v = v.trim();
                 if v.is_empty() || v.contains(char::is_whitespace) || v.len() > 120 {
@@ -111,6 +116,11 @@ impl RequiredRight {
     /// `Ok` when the token grants the right; otherwise 403 `forbidden`
     /// naming the missing right, so the caller's admin knows what to assign.
     pub fn check(&self, action: Action, grants: &Grants) -> Result<(), ServiceError> {
+        self.check_for(action.function_name(), grants)
+    }
+
+    /// [`Self::check`] for the function named `function`.
+    pub fn check_for(&self, function: &str, grants: &Grants) -> Result<(), ServiceError> {
         if grants.has(&self.0) {
             return Ok(());
         }
@@ -118,9 +128,7 @@ impl RequiredRight {
             ErrorCode::Forbidden,
             format!(
                 "The caller's token does not grant {:?}, which {} needs. Assign the app role {:?} to the calling application or user in Entra ID (Enterprise applications > the API > Users and groups, or the app's API permissions), then get a new token.",
-                self.0,
-                action.function_name(),
-                self.0
+                self.0, function, self.0
             ),
         ))
     }

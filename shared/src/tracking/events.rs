@@ -39,6 +39,7 @@ pub fn detail(record: &ActionRecord, outcome: &Final, final_at: &str) -> Value {
         ("requestedBy", &record.caller.requested_by),
         ("idempotencyKey", &record.idempotency_key),
         ("eventId", &record.caller.event_id),
+        ("batchId", &record.caller.batch_id),
     ];
     for (name, value) in optional {
         if let Some(value) = value {

@@ -112,6 +112,7 @@ impl ActionRecord {
             ("callerUser", &self.caller.user),
             ("callerAppId", &self.caller.app_id),
             ("requestedBy", &self.caller.requested_by),
+            ("batchId", &self.caller.batch_id),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -142,6 +143,7 @@ impl ActionRecord {
                 app_id: t("callerAppId"),
                 requested_by: t("requestedBy"),
                 event_id: t("eventId"),
+                batch_id: t("batchId"),
                 ..Caller::default()
             },
             tracking: Tracking {

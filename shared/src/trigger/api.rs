@@ -2,10 +2,9 @@
 //! size-capped), `reason`/`ticket` from the query string, and the request
 //! built from them once the route is known.
 
+use super::RequestReader;
 use super::route::{self, ApiRoute};
-use crate::action::Action;
 use crate::error::ServiceError;
-use crate::request::{MAX_BODY_BYTES, ParseRules, PasscodeRequest, parse_request};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -14,13 +13,14 @@ use serde_json::{Map, Value};
 pub(super) fn api_body(
     body: Option<&str>,
     base64: bool,
+    max_bytes: usize,
     query: impl Fn(&str) -> Option<String>,
 ) -> Result<Map<String, Value>, ServiceError> {
     let text: Option<String> = match body {
         None => None,
-        Some(b) if b.len() > MAX_BODY_BYTES * 2 => {
+        Some(b) if b.len() > max_bytes * 2 => {
             return Err(ServiceError::invalid(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes"
+                "the request body is larger than {max_bytes} bytes"
             )));
         }
         Some(b) if base64 => Some(
@@ -34,9 +34,9 @@ pub(super) fn api_body(
     };
     let mut map = match text.as_deref().map(str::trim) {
         None | Some("") => Map::new(),
-        Some(t) if t.len() > MAX_BODY_BYTES => {
+        Some(t) if t.len() > max_bytes => {
             return Err(ServiceError::invalid(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes"
+                "the request body is larger than {max_bytes} bytes"
             )));
         }
         Some(t) => match serde_json::from_str::<Value>(t) {
@@ -67,21 +67,17 @@ pub(super) fn api_body(
 
 /// The request of an API call: the route first (a wrong route is the
 /// clearest error), then the body.
-pub(super) fn api_request(
-    action: Action,
+pub(super) fn api_request<R: RequestReader>(
+    reader: &R,
     route: &ApiRoute<'_>,
     body: Result<Map<String, Value>, ServiceError>,
-) -> Result<PasscodeRequest, ServiceError> {
-    let device_id = route::resolve(action, route)?;
+) -> Result<R::Request, ServiceError> {
+    let params = route::resolve(reader.routes(), route)?;
     let body = body?;
     if body.contains_key("action") {
         return Err(ServiceError::invalid(
             "\"action\" is only used in EventBridge events; the route already names the action",
         ));
     }
-    let rules = ParseRules {
-        reason_required: action.writes(),
-        allow_requested_by: false,
-    };
-    parse_request(&body, device_id.as_deref(), rules)
+    reader.from_api(&params, body)
 }

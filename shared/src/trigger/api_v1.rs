@@ -3,16 +3,15 @@
 use super::api::{api_body, api_request};
 use crate::origin::Caller;
 use super::route::ApiRoute;
-use super::Incoming;
+use super::{Parsed, RequestReader};
 use crate::origin::Source;
-use crate::action::Action;
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 
 /// `resource` is the route template API Gateway matched; `path` carries a
 /// custom domain's base path mapping, so it is only echoed in errors. A REST
 /// API has no `$default` route (its catch-all is a `{proxy+}` resource), so
 /// the stage is never read from the path.
-pub(super) fn parse(action: Action, req: ApiGatewayProxyRequest) -> Incoming {
+pub(super) fn parse<R: RequestReader>(reader: &R, req: ApiGatewayProxyRequest) -> Parsed<R::Request> {
     let ctx = &req.request_context;
     let raw_path = req
         .path
@@ -31,18 +30,19 @@ pub(super) fn parse(action: Action, req: ApiGatewayProxyRequest) -> Incoming {
         ctx.identity.user_arn.clone(),
         ctx.identity.source_ip.clone(),
     );
-    let body = api_body(req.body.as_deref(), req.is_base64_encoded, |k| {
+    let body = api_body(req.body.as_deref(), req.is_base64_encoded, reader.max_body_bytes(), |k| {
         req.query_string_parameters.first(k).map(str::to_string)
     });
-    Incoming {
+    Parsed {
         source: Source::ApiV1,
         caller,
-        request: api_request(action, &route, body),
+        request: api_request(reader, &route, body),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::action::Action;
     use super::super::parse_event;
     use super::super::test_events::{ID, v1, v2};
     use super::*;

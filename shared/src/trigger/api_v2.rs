@@ -3,9 +3,8 @@
 use super::api::{api_body, api_request};
 use crate::origin::Caller;
 use super::route::ApiRoute;
-use super::Incoming;
+use super::{Parsed, RequestReader};
 use crate::origin::Source;
-use crate::action::Action;
 use aws_lambda_events::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequest};
 use serde_json::{Map, Value};
 
@@ -14,11 +13,11 @@ use serde_json::{Map, Value};
 /// every value at its commas again, which would cut a `reason` of
 /// "locked out, on the phone" to "locked out". The values are read as API
 /// Gateway sent them instead (a repeated parameter stays comma-joined).
-pub(super) fn parse(
-    action: Action,
+pub(super) fn parse<R: RequestReader>(
+    reader: &R,
     req: ApiGatewayV2httpRequest,
     query: Option<&Map<String, Value>>,
-) -> Incoming {
+) -> Parsed<R::Request> {
     let ctx = &req.request_context;
     let raw_path = req
         .raw_path
@@ -40,16 +39,16 @@ pub(super) fn parse(
         None,
         ctx.http.source_ip.clone(),
     );
-    let body = api_body(req.body.as_deref(), req.is_base64_encoded, |k| {
+    let body = api_body(req.body.as_deref(), req.is_base64_encoded, reader.max_body_bytes(), |k| {
         query
             .and_then(|q| q.get(k))
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    Incoming {
+    Parsed {
         source: Source::ApiV2,
         caller,
-        request: api_request(action, &route, body),
+        request: api_request(reader, &route, body),
     }
 }
 
@@ -64,6 +63,7 @@ fn route_template(route_key: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use crate::action::Action;
     use super::super::parse_event;
     use super::super::test_events::{ID, v2};
     use super::*;

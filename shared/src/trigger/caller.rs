@@ -120,6 +120,7 @@ impl Caller {
             &mut self.requested_by,
             &mut self.source_ip,
             &mut self.event_id,
+            &mut self.batch_id,
         ] {
             if let Some(value) = field
                 && let Some((at, _)) = value.char_indices().nth(MAX_CALLER_FIELD_CHARS)

@@ -1,23 +1,21 @@
 //! A direct invocation (e.g. a Step Functions `lambda:invoke` task): the
 //! payload is the request itself, shaped like an EventBridge `detail`.
 
-use crate::origin::Caller;
-use super::eventbridge::detail_request;
-use super::Incoming;
-use crate::origin::Source;
-use crate::action::Action;
+use super::{Parsed, RequestReader};
+use crate::origin::{Caller, Source};
 use serde_json::{Map, Value};
 
-pub(super) fn parse(action: Action, payload: &Map<String, Value>) -> Incoming {
-    Incoming {
+pub(super) fn parse<R: RequestReader>(reader: &R, payload: &Map<String, Value>) -> Parsed<R::Request> {
+    Parsed {
         source: Source::Direct,
         caller: Caller::direct(),
-        request: detail_request(action, payload),
+        request: reader.from_detail(payload),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::action::Action;
     use super::super::parse_event;
     use super::*;
     use serde_json::json;

@@ -1,69 +1,39 @@
 //! EventBridge events: `detail-type` names the request, `detail` carries it
 //! together with the `action` it asks for.
 
-use crate::origin::Caller;
-use super::Incoming;
-use crate::origin::Source;
-use crate::action::{Action, EVENT_DETAIL_TYPE};
+use super::{Parsed, RequestReader};
 use crate::error::ServiceError;
-use crate::request::{ParseRules, PasscodeRequest, clip, parse_request};
+use crate::origin::{Caller, Source};
+use crate::request::clip;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-pub(super) fn parse(action: Action, ev: EventBridgeEvent<Value>) -> Incoming {
+pub(super) fn parse<R: RequestReader>(reader: &R, ev: EventBridgeEvent<Value>) -> Parsed<R::Request> {
     let caller = Caller::eventbridge(ev.source.clone(), ev.id.clone());
-    let request = if ev.detail_type != EVENT_DETAIL_TYPE {
+    let expected = reader.detail_type();
+    let request = if ev.detail_type != expected {
         Err(ServiceError::invalid(format!(
-            "detail-type must be {EVENT_DETAIL_TYPE:?}, got {:?}",
+            "detail-type must be {expected:?}, got {:?}",
             clip(&ev.detail_type)
         )))
     } else {
         match &ev.detail {
-            Value::Object(detail) => detail_request(action, detail),
+            Value::Object(detail) => reader.from_detail(detail),
             _ => Err(ServiceError::invalid(
                 "the event's detail must be a JSON object",
             )),
         }
     };
-    Incoming {
+    Parsed {
         source: Source::EventBridge,
         caller,
         request,
     }
 }
 
-/// The request inside an EventBridge `detail` or a direct payload: it must
-/// name this function's action, and may say who is behind it
-/// (`requestedBy`).
-pub(super) fn detail_request(
-    action: Action,
-    detail: &Map<String, Value>,
-) -> Result<PasscodeRequest, ServiceError> {
-    match detail.get("action").and_then(Value::as_str) {
-        Some(name) if name == action.event_action() => {}
-        Some(name) => {
-            return Err(ServiceError::invalid(format!(
-                "this function handles action {:?}, the event asks for {:?}",
-                action.event_action(),
-                clip(name)
-            )));
-        }
-        None => {
-            return Err(ServiceError::invalid(format!(
-                "\"action\" is required in the event; this function handles {:?}",
-                action.event_action()
-            )));
-        }
-    }
-    let rules = ParseRules {
-        reason_required: action.writes(),
-        allow_requested_by: true,
-    };
-    parse_request(detail, None, rules)
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::action::Action;
     use super::super::parse_event;
     use super::super::test_events::{ID, eventbridge};
     use super::*;

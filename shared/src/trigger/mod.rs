@@ -11,6 +11,11 @@
 //!
 //! Both API formats share [`api`] (body, query) and [`route`] (which route
 //! API Gateway matched); [`caller`] says who asked.
+//!
+//! What the request inside says is up to the function: a [`RequestReader`]
+//! turns an API body or an event's `detail` into its request. The single
+//! device actions read a [`PasscodeRequest`] ([`single`]); the bulk
+//! function reads its own.
 
 mod api;
 mod api_v1;
@@ -23,14 +28,17 @@ mod eventbridge;
 #[cfg(test)]
 mod limits;
 mod route;
+mod single;
 mod sqs;
 #[cfg(test)]
-mod test_events;
+pub(crate) mod test_events;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub use crate::origin::MAX_CALLER_FIELD_CHARS;
 pub use crate::origin::{Caller, Source};
+pub(crate) use route::{RouteParams, Routes};
 pub use sqs::{QueuedRequest, messages as queued_requests};
+pub(crate) use sqs::is_batch_id;
 
 use crate::action::Action;
 use crate::error::ServiceError;
@@ -39,36 +47,67 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::{Map, Value};
 
+/// What a function reads from the request inside an event.
+pub(crate) trait RequestReader {
+    type Request;
+    /// The function's API routes.
+    fn routes(&self) -> Routes;
+    /// The EventBridge `detail-type` it accepts.
+    fn detail_type(&self) -> &'static str;
+    /// The largest API body it reads.
+    fn max_body_bytes(&self) -> usize {
+        crate::request::MAX_BODY_BYTES
+    }
+    /// An API call on one of [`Self::routes`], with its body.
+    fn from_api(
+        &self,
+        params: &RouteParams,
+        body: Map<String, Value>,
+    ) -> Result<Self::Request, ServiceError>;
+    /// An EventBridge `detail` or a direct payload.
+    fn from_detail(&self, detail: &Map<String, Value>) -> Result<Self::Request, ServiceError>;
+    /// The validated `requestedBy` of an event or direct request.
+    fn requested_by(request: &Self::Request) -> Option<String>;
+}
+
 /// A recognised invocation.
 #[derive(Debug)]
-pub struct Incoming {
+pub struct Parsed<R> {
     pub source: Source,
     pub caller: Caller,
     /// The validated request, or why it is invalid.
-    pub request: Result<PasscodeRequest, ServiceError>,
+    pub request: Result<R, ServiceError>,
 }
+
+/// An invocation of a single-device function.
+pub type Incoming = Parsed<PasscodeRequest>;
 
 /// Splits an event into source, caller and request. Never fails: an event it
 /// cannot read becomes an invalid request of the most likely source.
 pub fn parse_event(action: Action, event: &Value) -> Incoming {
-    let mut incoming = read_event(action, event);
-    incoming.finish();
-    incoming
+    read(&action, event)
 }
 
-impl Incoming {
+/// [`parse_event`] for any function's reader.
+pub(crate) fn read<R: RequestReader>(reader: &R, event: &Value) -> Parsed<R::Request> {
+    let mut parsed = read_event(reader, event);
+    parsed.finish::<R>();
+    parsed
+}
+
+impl<T> Parsed<T> {
     /// Who is behind an EventBridge / direct / queued request is the
     /// validated `requestedBy` (API requests refuse the field), never the
     /// raw text; caller fields are clipped for the audit.
-    fn finish(&mut self) {
+    fn finish<R: RequestReader<Request = T>>(&mut self) {
         if let Ok(request) = &self.request {
-            self.caller.requested_by = request.requested_by.clone();
+            self.caller.requested_by = R::requested_by(request);
         }
         self.caller.limit_lengths();
     }
 }
 
-fn read_event(action: Action, event: &Value) -> Incoming {
+fn read_event<R: RequestReader>(reader: &R, event: &Value) -> Parsed<R::Request> {
     let Value::Object(obj) = event else {
         return invalid(
             Source::Direct,
@@ -81,7 +120,7 @@ fn read_event(action: Action, event: &Value) -> Incoming {
     if is_v2 {
         let query = obj.get("queryStringParameters").and_then(Value::as_object);
         return match serde_json::from_value::<ApiGatewayV2httpRequest>(without_headers(obj)) {
-            Ok(req) => api_v2::parse(action, req, query),
+            Ok(req) => api_v2::parse(reader, req, query),
             Err(_) => invalid(
                 Source::ApiV2,
                 Caller::unknown(),
@@ -91,7 +130,7 @@ fn read_event(action: Action, event: &Value) -> Incoming {
     }
     if obj.contains_key("httpMethod") && obj.contains_key("requestContext") {
         return match serde_json::from_value::<ApiGatewayProxyRequest>(without_headers(obj)) {
-            Ok(req) => api_v1::parse(action, req),
+            Ok(req) => api_v1::parse(reader, req),
             Err(_) => invalid(
                 Source::ApiV1,
                 Caller::unknown(),
@@ -101,7 +140,7 @@ fn read_event(action: Action, event: &Value) -> Incoming {
     }
     if obj.contains_key("detail-type") && obj.contains_key("detail") {
         return match serde_json::from_value::<EventBridgeEvent<Value>>(event.clone()) {
-            Ok(ev) => eventbridge::parse(action, ev),
+            Ok(ev) => eventbridge::parse(reader, ev),
             Err(_) => invalid(
                 Source::EventBridge,
                 Caller::unknown(),
@@ -109,7 +148,7 @@ fn read_event(action: Action, event: &Value) -> Incoming {
             ),
         };
     }
-    direct::parse(action, obj)
+    direct::parse(reader, obj)
 }
 
 /// The event without `headers` / `multiValueHeaders`, for the typed API
@@ -124,8 +163,8 @@ fn without_headers(obj: &Map<String, Value>) -> Value {
     Value::Object(obj)
 }
 
-fn invalid(source: Source, caller: Caller, message: &str) -> Incoming {
-    Incoming {
+fn invalid<T>(source: Source, caller: Caller, message: &str) -> Parsed<T> {
+    Parsed {
         source,
         caller,
         request: Err(ServiceError::invalid(message)),

@@ -10,7 +10,6 @@
 //! `{parameters}` in `pathParameters`. That is what is matched here; the
 //! raw path is only echoed in the error message.
 
-use crate::action::Action;
 use crate::error::ServiceError;
 use crate::request::clip;
 use std::collections::HashMap;
@@ -30,35 +29,44 @@ pub(super) struct ApiRoute<'a> {
     pub stage: Option<&'a str>,
 }
 
-/// A route of this function was found.
-#[derive(Debug, PartialEq, Eq)]
-struct Matched {
-    /// The `{deviceId}` of a `/v1/devices/{deviceId}/...` route.
-    device_id: Option<String>,
+/// A function's routes: (method, path template) pairs, e.g.
+/// `("POST", "/v1/devices/{deviceId}/reset-passcode")`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Routes {
+    pub function: &'static str,
+    pub routes: &'static [(&'static str, &'static str)],
 }
 
-/// Checks that the call came in on one of `action`'s routes and returns
-/// the route's `{deviceId}`, if it has one.
-pub(super) fn resolve(
-    action: Action,
-    route: &ApiRoute<'_>,
-) -> Result<Option<String>, ServiceError> {
+/// The values of the matched route's `{parameters}`, by the names our
+/// templates give them (API Gateway's may differ).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct RouteParams(Vec<(&'static str, String)>);
+
+impl RouteParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Checks that the call came in on one of the function's routes and
+/// returns the route's parameters.
+pub(super) fn resolve(routes: Routes, route: &ApiRoute<'_>) -> Result<RouteParams, ServiceError> {
     let matched = match route.template {
         Some(template) if template.contains("+}") => {
             // A greedy proxy route (`/{proxy+}`, `ANY /{proxy+}`): the
             // template with its values filled in is the path below the
             // stage and mapping.
-            fill(template, route.params).and_then(|path| match_path(action, route.method, &path))
+            fill(template, route.params).and_then(|path| match_path(routes, route.method, &path))
         }
-        Some(template) => match_template(action, route, template)?,
+        Some(template) => match_template(routes, route, template)?,
         None => default_route_paths(route.raw_path, route.stage)
             .into_iter()
-            .find_map(|path| match_path(action, route.method, path)),
+            .find_map(|path| match_path(routes, route.method, path)),
     };
-    match matched {
-        Some(Matched { device_id }) => Ok(device_id),
-        None => Err(not_a_route(action, route)),
-    }
+    matched.ok_or_else(|| not_a_route(routes, route))
 }
 
 /// The paths a `$default` route's call may mean. The `$default` route
@@ -87,12 +95,12 @@ fn default_route_paths<'p>(raw_path: &'p str, stage: Option<&str>) -> Vec<&'p st
 /// `/v1/devices/{id}/reset-passcode` matches ours whatever the parameter is
 /// called; the value comes from `pathParameters`.
 fn match_template(
-    action: Action,
+    routes: Routes,
     route: &ApiRoute<'_>,
     template: &str,
-) -> Result<Option<Matched>, ServiceError> {
+) -> Result<Option<RouteParams>, ServiceError> {
     let theirs: Vec<&str> = template.trim_end_matches('/').split('/').collect();
-    for (method, ours) in action.routes() {
+    for (method, ours) in routes.routes {
         if !method.eq_ignore_ascii_case(route.method) {
             continue;
         }
@@ -100,13 +108,14 @@ fn match_template(
         if ours.len() != theirs.len() {
             continue;
         }
-        let mut param = None;
+        // (our name, theirs) of each parameter.
+        let mut names = Vec::new();
         let same = ours
             .iter()
             .zip(&theirs)
             .all(|(o, t)| match (placeholder(o), placeholder(t)) {
-                (Some(_), Some(name)) => {
-                    param = Some(name);
+                (Some(our_name), Some(their_name)) => {
+                    names.push((our_name, their_name));
                     true
                 }
                 (None, None) => o == t,
@@ -115,26 +124,26 @@ fn match_template(
         if !same {
             continue;
         }
-        let device_id = match param {
-            None => None,
-            Some(name) => match route.params.get(name) {
-                Some(value) => Some(value.clone()),
+        let mut params = Vec::with_capacity(names.len());
+        for (our_name, their_name) in names {
+            match route.params.get(their_name) {
+                Some(value) => params.push((our_name, value.clone())),
                 None => {
                     return Err(ServiceError::invalid(format!(
                         "API Gateway matched route {} but sent no {{{}}} in pathParameters",
                         clip(template),
-                        clip(name)
+                        clip(their_name)
                     )));
                 }
-            },
-        };
-        return Ok(Some(Matched { device_id }));
+            }
+        }
+        return Ok(Some(RouteParams(params)));
     }
     Ok(None)
 }
 
 /// `deviceId` of `{deviceId}`; `None` for a literal segment or a greedy one.
-fn placeholder(segment: &str) -> Option<&str> {
+fn placeholder<'s>(segment: &'s str) -> Option<&'s str> {
     segment
         .strip_prefix('{')
         .and_then(|s| s.strip_suffix('}'))
@@ -155,48 +164,48 @@ fn fill(template: &str, params: &HashMap<String, String>) -> Option<String> {
     segments.map(|s| s.join("/"))
 }
 
-/// A concrete path (below stage and mapping) against `action`'s routes;
-/// the `{deviceId}` segment is percent-decoded.
-fn match_path(action: Action, method: &str, path: &str) -> Option<Matched> {
+/// A concrete path (below stage and mapping) against the function's
+/// routes; parameter segments are percent-decoded.
+fn match_path(routes: Routes, method: &str, path: &str) -> Option<RouteParams> {
     let path = path.trim_end_matches('/');
-    let known = action
-        .routes()
+    routes
+        .routes
         .iter()
-        .any(|(m, template)| m.eq_ignore_ascii_case(method) && path_matches(template, path));
-    known.then(|| Matched {
-        device_id: device_id_from_path(path),
-    })
+        .filter(|(m, _)| m.eq_ignore_ascii_case(method))
+        .find_map(|(_, template)| path_params(template, path))
 }
 
-/// `/v1/devices/{deviceId}/x` matches `/v1/devices/<one segment>/x`.
-fn path_matches(template: &str, path: &str) -> bool {
-    let t: Vec<&str> = template.split('/').collect();
+/// `/v1/devices/{deviceId}/x` matches `/v1/devices/<one segment>/x`, and
+/// gives that segment as `deviceId`.
+fn path_params(template: &'static str, path: &str) -> Option<RouteParams> {
+    let t: Vec<&'static str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
-    t.len() == p.len()
-        && t.iter().zip(&p).all(|(t, p)| {
-            if t.starts_with('{') {
-                !p.is_empty()
-            } else {
-                t == p
-            }
-        })
-}
-
-/// The `{deviceId}` segment of a `/v1/devices/{deviceId}/...` path.
-fn device_id_from_path(path: &str) -> Option<String> {
-    let mut parts = path.trim_matches('/').split('/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("v1"), Some("devices"), Some(id)) => percent_encoding::percent_decode_str(id)
-            .decode_utf8()
-            .ok()
-            .map(|s| s.into_owned()),
-        _ => None,
+    if t.len() != p.len() {
+        return None;
     }
+    let mut params = Vec::new();
+    for (t, p) in t.into_iter().zip(p) {
+        match placeholder(t) {
+            Some(_) if p.is_empty() => return None,
+            Some(name) => params.push((name, decode(p)?)),
+            None if t != p => return None,
+            None => {}
+        }
+    }
+    Some(RouteParams(params))
 }
 
-fn not_a_route(action: Action, route: &ApiRoute<'_>) -> ServiceError {
-    let routes: Vec<String> = action
-        .routes()
+fn decode(segment: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+fn not_a_route(routes: Routes, route: &ApiRoute<'_>) -> ServiceError {
+    let function = routes.function;
+    let routes: Vec<String> = routes
+        .routes
         .iter()
         .map(|(m, p)| format!("{m} {p}"))
         .collect();
@@ -211,7 +220,7 @@ fn not_a_route(action: Action, route: &ApiRoute<'_>) -> ServiceError {
         "{} {} is not a route of {}{why}; use {}",
         clip(route.method),
         clip(route.raw_path),
-        action.function_name(),
+        function,
         routes.join(" or ")
     ))
 }
@@ -243,7 +252,8 @@ mod tests {
             raw_path,
             stage,
         };
-        resolve(Action::ResetPasscode, &route)
+        let routes = crate::action::Action::ResetPasscode.route_table();
+        resolve(routes, &route).map(|p| p.get("deviceId").map(str::to_string))
     }
 
     #[test]
@@ -376,21 +386,14 @@ mod tests {
 
     #[test]
     fn paths_match_templates_segment_by_segment() {
-        assert!(path_matches(
-            "/v1/devices/{deviceId}/reset-passcode",
-            "/v1/devices/abc/reset-passcode"
-        ));
-        assert!(!path_matches(
-            "/v1/devices/{deviceId}/reset-passcode",
-            "/v1/devices//reset-passcode"
-        ));
-        assert!(!path_matches(
-            "/v1/devices/{deviceId}/reset-passcode",
-            "/v1/devices/a/b/reset-passcode"
-        ));
-        assert_eq!(
-            device_id_from_path("/v1/devices/a%2Db/reset-passcode"),
-            Some("a-b".into())
-        );
+        let template = "/v1/devices/{deviceId}/reset-passcode";
+        let found = path_params(template, "/v1/devices/abc/reset-passcode").unwrap();
+        assert_eq!(found.get("deviceId"), Some("abc"));
+        assert!(path_params(template, "/v1/devices//reset-passcode").is_none());
+        assert!(path_params(template, "/v1/devices/a/b/reset-passcode").is_none());
+        let found = path_params(template, "/v1/devices/a%2Db/reset-passcode").unwrap();
+        assert_eq!(found.get("deviceId"), Some("a-b"));
+        let found = path_params("/v1/bulk/{action}/{batchId}", "/v1/bulk/reset-passcode/b1").unwrap();
+        assert_eq!((found.get("action"), found.get("batchId")), (Some("reset-passcode"), Some("b1")));
     }
 }

@@ -2,16 +2,19 @@
 //! in batches: each message body is one request shaped like an EventBridge
 //! `detail` (`action`, `device`, `reason`, `ticket`, `requestedBy`, ...).
 //!
+//! A message the bulk function queued also names its batch (`batchId`):
+//! it goes into the caller, so the audit line and the action log name the
+//! batch, and the write function settles the device in it.
+//!
 //! Lambda's duplicate deliveries and redeliveries of a message keep its
 //! `messageId`, which is why it stands in for the EventBridge event id as
 //! the idempotency key when the body has no `idempotencyKey`.
 
-use crate::origin::Caller;
-use super::eventbridge::detail_request;
-use super::Incoming;
-use crate::origin::Source;
+use super::{Incoming, RequestReader};
 use crate::action::Action;
 use crate::error::ServiceError;
+use crate::origin::{Caller, Source};
+use crate::request::clip;
 use serde_json::Value;
 
 /// One message of the batch, read.
@@ -35,12 +38,18 @@ pub fn messages(action: Action, event: &Value) -> Option<Vec<QueuedRequest>> {
 fn read(action: Action, record: &Value) -> QueuedRequest {
     let text = |name: &str| record.get(name).and_then(Value::as_str);
     let message_id = text("messageId").unwrap_or_default().to_string();
-    let caller = Caller::queue(
+    let mut caller = Caller::queue(
         text("eventSourceARN").unwrap_or_default().to_string(),
         Some(message_id.clone()).filter(|id| !id.is_empty()),
     );
     let request = match text("body").map(serde_json::from_str::<Value>) {
-        Some(Ok(Value::Object(body))) => detail_request(action, &body),
+        Some(Ok(Value::Object(mut body))) => match take_batch_id(&mut body) {
+            Ok(batch_id) => {
+                caller.batch_id = batch_id;
+                action.from_detail(&body)
+            }
+            Err(e) => Err(e),
+        },
         Some(Ok(_)) => Err(ServiceError::invalid(
             "the message body must be a JSON object: the request, with \"action\"",
         )),
@@ -53,11 +62,32 @@ fn read(action: Action, record: &Value) -> QueuedRequest {
         caller,
         request,
     };
-    incoming.finish();
+    incoming.finish::<Action>();
     QueuedRequest {
         message_id,
         incoming,
     }
+}
+
+/// Longest batch id: the bulk function's are 32 hexadecimal characters.
+const MAX_BATCH_ID_CHARS: usize = 64;
+
+/// `batchId` taken out of the body (the request itself has no such field).
+fn take_batch_id(body: &mut serde_json::Map<String, Value>) -> Result<Option<String>, ServiceError> {
+    match body.remove("batchId") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if is_batch_id(&id) => Ok(Some(id)),
+        Some(other) => Err(ServiceError::invalid(format!(
+            "\"batchId\" must be a batch id (letters, digits and -, at most {MAX_BATCH_ID_CHARS}), got {}",
+            clip(&other.to_string())
+        ))),
+    }
+}
+
+pub(crate) fn is_batch_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_BATCH_ID_CHARS
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[cfg(test)]
@@ -86,6 +116,26 @@ mod tests {
         assert!(first.request.is_ok());
         assert!(batch[1].incoming.request.is_err() && batch[2].incoming.request.is_err());
         assert_eq!(batch[2].message_id, "m3");
+        assert_eq!(first.caller.batch_id, None);
+    }
+
+    #[test]
+    fn a_bulk_message_names_its_batch() {
+        let body = |batch: Value| {
+            json!({"action": "resetPasscode", "device": {"id": "11111111-0000-4000-8000-000000000001"},
+                   "reason": "bulk", "batchId": batch})
+            .to_string()
+        };
+        let event = json!({"Records": [record("m1", &body(json!("0f3a9c"))), record("m2", &body(json!("a b"))),
+                                       record("m3", &body(json!(7)))]});
+        let batch = messages(Action::ResetPasscode, &event).unwrap();
+        let first = &batch[0].incoming;
+        assert!(first.request.is_ok());
+        assert_eq!(first.caller.batch_id.as_deref(), Some("0f3a9c"));
+        for bad in &batch[1..] {
+            let err = bad.incoming.request.as_ref().unwrap_err();
+            assert!(err.message.contains("\"batchId\" must be a batch id"), "{}", err.message);
+        }
     }
 
     #[test]

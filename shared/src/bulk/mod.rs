@@ -1,0 +1,234 @@
+//! Many devices in one request (`bulk-passcode`):
+//!
+//! ```text
+//! request ─ plan (lookup, eligibility, pending: per reference) ─ brake ─ batch record ─ one SQS message per device
+//!                                                                                        └─ reset-passcode / remove-passcode, one device each
+//! ```
+//!
+//! Nothing about safety is new here: the plan runs the single request's
+//! checks, to answer a preview and to leave out devices that cannot take
+//! the action, and each queued device goes through the write function's
+//! single-device path again (lookup, eligibility, idempotency, pending
+//! check, write budget). The brake: a cap per request
+//! (`BULK_MAX_DEVICES`), a cap per hour across batches
+//! (`BULK_MAX_DEVICES_PER_HOUR`), `expectedCount` above a threshold
+//! (`BULK_EXPECTED_COUNT_ABOVE`), and the stop switch (`stop`), which
+//! refuses new batches here and stops queued devices in the write
+//! functions. Each device's end is settled in the batch by the write
+//! function (see [`store`]), which is what the progress call reads.
+//!
+//! Only [`store`] is built without the `bulk` feature: the write
+//! functions settle devices with it.
+
+pub(crate) mod store;
+
+#[cfg(feature = "bulk")]
+mod plan;
+#[cfg(feature = "bulk")]
+mod progress;
+#[cfg(feature = "bulk")]
+mod queue;
+#[cfg(feature = "bulk")]
+mod request;
+#[cfg(feature = "bulk")]
+mod settings;
+#[cfg(feature = "bulk")]
+mod submit;
+
+#[cfg(feature = "bulk")]
+pub use app::{BulkApp, handle};
+#[cfg(feature = "bulk")]
+pub use queue::BulkQueues;
+#[cfg(feature = "bulk")]
+pub use settings::BulkSettings;
+
+#[cfg(feature = "bulk")]
+mod app {
+    use super::plan::Counts;
+    use super::queue::BulkQueues;
+    use super::request::{BulkCall, BulkReader};
+    use super::settings::BulkSettings;
+    use super::store::BatchStore;
+    use crate::action::BULK_FUNCTION;
+    use crate::error::{ErrorCode, ServiceError};
+    use crate::graph::Graph;
+    use crate::origin::Caller;
+    use crate::retry::Deadline;
+    use crate::rights::RequiredRight;
+    use crate::stop::StopSwitch;
+    use crate::trigger;
+    use lambda_runtime::{Diagnostic, LambdaEvent};
+    use serde::Serialize;
+    use serde_json::Value;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    /// Everything an execution environment builds once.
+    pub struct BulkApp {
+        pub graph: Graph,
+        pub store: BatchStore,
+        pub queues: BulkQueues,
+        pub stop: StopSwitch,
+        pub settings: BulkSettings,
+        pub right: RequiredRight,
+        /// The write functions' pending window, for the plan's check.
+        pub pending_window: Duration,
+    }
+
+    /// What a bulk call answers, and what its audit line records.
+    pub(crate) struct Answer {
+        pub status: u16,
+        pub outcome: &'static str,
+        pub body: serde_json::Value,
+        pub batch_id: Option<String>,
+        pub counts: Option<Counts>,
+    }
+
+    impl Answer {
+        pub(crate) fn new(
+            status: u16,
+            outcome: &'static str,
+            body: serde_json::Value,
+            batch_id: Option<String>,
+            counts: Option<Counts>,
+        ) -> Answer {
+            Answer {
+                status,
+                outcome,
+                body,
+                batch_id,
+                counts,
+            }
+        }
+    }
+
+    impl BulkApp {
+        /// New batches wait while the stop switch is on.
+        pub(crate) async fn brake_released(&self) -> Result<(), ServiceError> {
+            match self.stop.is_stopped().await {
+                Some(false) => Ok(()),
+                Some(true) => Err(ServiceError::new(
+                    ErrorCode::BulkStopped,
+                    "Bulk sending is stopped (the bulk stop switch is on); nothing was queued. Turn the switch off and send the request again.",
+                )),
+                None => Err(ServiceError::new(
+                    ErrorCode::IdempotencyUnavailable,
+                    "The bulk stop switch could not be read, so nothing was queued; retry the request.",
+                )),
+            }
+        }
+    }
+
+    pub async fn handle(app: &BulkApp, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let started = Instant::now();
+        let (payload, context) = event.into_parts();
+        let deadline = Deadline::from_epoch_ms(context.deadline);
+        let reader = BulkReader {
+            max_devices: app.settings.max_devices,
+        };
+        let parsed = trigger::read(&reader, &payload);
+        drop(payload);
+        // Rights first: a caller without them learns nothing.
+        let authorized = match &parsed.caller.grants {
+            Some(grants) => app.right.check_for(BULK_FUNCTION, grants),
+            None => Ok(()),
+        };
+        let result = match (authorized, &parsed.request) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(e.clone()),
+            (Ok(()), Ok(BulkCall::Submit(request))) => {
+                super::submit::submit(app, request, &parsed.caller, &context.request_id, &deadline).await
+            }
+            (Ok(()), Ok(BulkCall::Progress { action, batch_id })) => {
+                super::progress::progress(&app.store, *action, batch_id).await
+            }
+        };
+        audit(&parsed, &context.request_id, &result, started.elapsed());
+        let action = parsed
+            .request
+            .as_ref()
+            .map_or("bulk", |call| call.action().event_action());
+        let answer = result.as_ref().map(|a| (a.status, a.body.clone()));
+        crate::response::render_answer(parsed.source, action, &context.request_id, answer)
+    }
+
+    /// One audit line per bulk call; each device's queued request has its
+    /// own line, with the batch id, in the write function's log.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct BulkAudit<'a> {
+        kind: &'static str,
+        time: String,
+        request_id: &'a str,
+        function: &'static str,
+        action: Option<&'static str>,
+        source: &'static str,
+        caller: &'a Caller,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ticket: Option<&'a str>,
+        dry_run: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        batch_id: Option<&'a str>,
+        outcome: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_code: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_message: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        counts: Option<Counts>,
+        duration_ms: u64,
+    }
+
+    fn audit(
+        parsed: &trigger::Parsed<BulkCall>,
+        request_id: &str,
+        result: &Result<Answer, ServiceError>,
+        duration: Duration,
+    ) {
+        let submit = match &parsed.request {
+            Ok(BulkCall::Submit(request)) => Some(request),
+            _ => None,
+        };
+        let progress_id = match &parsed.request {
+            Ok(BulkCall::Progress { batch_id, .. }) => Some(batch_id.as_str()),
+            _ => None,
+        };
+        let answer = result.as_ref().ok();
+        let error = result.as_ref().err();
+        let line = BulkAudit {
+            kind: "bulkAudit",
+            time: crate::clock::format(crate::clock::now()),
+            request_id,
+            function: BULK_FUNCTION,
+            action: parsed.request.as_ref().ok().map(|c| c.action().event_action()),
+            source: parsed.source.as_str(),
+            caller: &parsed.caller,
+            reason: submit.and_then(|r| r.reason.as_deref()),
+            ticket: submit.and_then(|r| r.ticket.as_deref()),
+            dry_run: submit.is_some_and(|r| r.dry_run),
+            idempotency_key: submit.and_then(|r| r.idempotency_key.as_deref()),
+            batch_id: answer.and_then(|a| a.batch_id.as_deref()).or(progress_id),
+            outcome: answer.map_or("rejected", |a| a.outcome),
+            error_code: error.map(|e| e.code.as_str()),
+            error_message: error.map(|e| e.message.as_str()),
+            counts: answer.and_then(|a| a.counts),
+            duration_ms: duration.as_millis() as u64,
+        };
+        if let Ok(mut text) = serde_json::to_vec(&line) {
+            text.push(b'\n');
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&text);
+            let _ = out.flush();
+        }
+        if let Some(e) = error {
+            tracing::info!(code = e.code.as_str(), transient = e.transient, "bulk request ended with an error: {}", e.message);
+        }
+    }
+}
+
+#[cfg(feature = "bulk")]
+pub(crate) use app::Answer;

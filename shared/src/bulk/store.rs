@@ -1,0 +1,331 @@
+//! Batches in the idempotency table (every write function already uses
+//! it), under keys that start with `bulk#`:
+//!
+//! * `bulk#<batchId>`: who asked for what and why, the number of devices
+//!   to send, how many are settled, and counts per outcome;
+//! * `bulk#<batchId>#plan`: every reference with its verdict (written once);
+//! * `bulk#<batchId>#d#<deviceId>`: how the device's queued request ended,
+//!   written by the write function that handled it. The first settlement
+//!   wins (a conditional put), so a redelivered message never counts twice;
+//! * `bulk#hour#<YYYY-MM-DDTHH>`: devices queued by all batches in that hour.
+//!
+//! Items expire with the table's TTL after [`BATCH_TTL`].
+
+use super::plan::Line;
+use crate::dynamo::{Item, conditional, n, number, s, text};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a batch can be read back.
+pub const BATCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+const ID: &str = "id";
+const EXPIRATION: &str = "expiration";
+
+/// A batch as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub batch_id: String,
+    pub action: String,
+    /// `sending` until every message is queued, then `queued`.
+    pub state: String,
+    pub created_at: String,
+    pub created_at_ms: i64,
+    pub request_id: String,
+    pub fingerprint: String,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+    pub requested_by: Option<String>,
+    pub caller_kind: String,
+    pub caller_principal: Option<String>,
+    pub caller_user: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub replace_pending: bool,
+    pub to_send: i64,
+    pub settled: i64,
+    /// Settled devices per outcome (`accepted`, `bulkStopped`, ...).
+    pub outcomes: Vec<(String, i64)>,
+}
+
+pub const SENDING: &str = "sending";
+pub const QUEUED: &str = "queued";
+
+/// How a device's queued request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    pub device_id: String,
+    pub outcome: String,
+    pub request_id: String,
+    pub settled_at: String,
+}
+
+pub struct BatchStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn batch_key(batch_id: &str) -> String {
+    format!("bulk#{batch_id}")
+}
+
+fn device_key(batch_id: &str, device_id: &str) -> String {
+    format!("bulk#{batch_id}#d#{device_id}")
+}
+
+fn expiration() -> AttributeValue {
+    n(crate::clock::now_ms() / 1000 + BATCH_TTL.as_secs() as i64)
+}
+
+impl BatchStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> BatchStore {
+        BatchStore { client, table }
+    }
+
+    pub async fn find(&self, batch_id: &str) -> Result<Option<Batch>, String> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(&batch_key(batch_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::error_text(&e))?;
+        Ok(out.item().map(|item| batch_from_item(batch_id, item)))
+    }
+
+    /// Stores the plan, then the batch if no batch has this id yet:
+    /// `Ok(false)` when one has (a repeat with the same idempotency key).
+    pub async fn create(&self, batch: &Batch, plan: &[Line]) -> Result<bool, String> {
+        let plan_text = serde_json::to_string(plan).map_err(|e| e.to_string())?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(ID, s(&format!("bulk#{}#plan", batch.batch_id)))
+            .item("plan", s(&plan_text))
+            .item(EXPIRATION, expiration())
+            .send()
+            .await
+            .map_err(|e| crate::aws::error_text(&e))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(batch_to_item(batch)))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .send()
+            .await;
+        conditional(result)
+    }
+
+    pub async fn plan(&self, batch_id: &str) -> Result<Vec<Line>, String> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(&format!("bulk#{batch_id}#plan")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::error_text(&e))?;
+        let text = out.item().and_then(|item| text(item, "plan")).unwrap_or_default();
+        serde_json::from_str(&text).map_err(|_| format!("the plan of batch {batch_id} could not be read"))
+    }
+
+    /// Every message is queued.
+    pub async fn mark_queued(&self, batch_id: &str) -> Result<(), String> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(ID, s(&batch_key(batch_id)))
+            .update_expression("SET #state = :queued")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":queued", s(QUEUED))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::aws::error_text(&e))
+    }
+
+    /// Takes `devices` from the hour's cap: `Ok(false)` when they do not fit.
+    pub async fn take_hourly(&self, hour: &str, devices: u32, cap: u32) -> Result<bool, String> {
+        if devices > cap {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(ID, s(&format!("bulk#hour#{hour}")))
+            .update_expression("SET #exp = :exp ADD #n :devices")
+            .condition_expression("attribute_not_exists(#n) OR #n <= :room")
+            .expression_attribute_names("#n", "devices")
+            .expression_attribute_names("#exp", EXPIRATION)
+            .expression_attribute_values(":devices", n(devices as i64))
+            .expression_attribute_values(":room", n((cap - devices) as i64))
+            .expression_attribute_values(":exp", n(crate::clock::now_ms() / 1000 + 2 * 3600))
+            .send()
+            .await;
+        conditional(result)
+    }
+
+    /// Records how a device's request ended, once; `Ok(Some(batch))` with
+    /// the batch's counts when this call settled it, `Ok(None)` when it
+    /// was settled before (or the batch is gone).
+    pub async fn settle(&self, batch_id: &str, settlement: &Settlement) -> Result<Option<Batch>, String> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(ID, s(&device_key(batch_id, &settlement.device_id)))
+            .item("outcome", s(&settlement.outcome))
+            .item("requestId", s(&settlement.request_id))
+            .item("settledAt", s(&settlement.settled_at))
+            .item(EXPIRATION, expiration())
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .send()
+            .await;
+        if !conditional(put)? {
+            return Ok(None);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(ID, s(&batch_key(batch_id)))
+            .update_expression("ADD settled :one, outcomes.#o :one")
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_names("#o", &settlement.outcome)
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let mut counts = None;
+        let result = result.map(|out| counts = out.attributes().map(|item| batch_from_item(batch_id, item)));
+        conditional(result).map(|_| counts)
+    }
+
+    /// The settlements of these devices (absent: not settled yet).
+    pub async fn settlements(&self, batch_id: &str, device_ids: &[&str]) -> Result<Vec<Settlement>, String> {
+        let mut found = Vec::new();
+        for chunk in device_ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|d| HashMap::from([(ID.to_string(), s(&device_key(batch_id, d)))]))
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+            // DynamoDB may leave keys unprocessed under load: those are
+            // asked for again, a bounded number of times.
+            let mut attempts = 0;
+            while let Some(keys) = request.take() {
+                attempts += 1;
+                if attempts > 5 {
+                    return Err("DynamoDB left part of the batch's devices unread".into());
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| crate::aws::error_text(&e))?;
+                let items = out.responses().and_then(|r| r.get(&self.table));
+                found.extend(items.into_iter().flatten().filter_map(|i| settlement_from_item(batch_id, i)));
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|rest| !rest.keys().is_empty())
+                    .cloned();
+                if request.is_some() {
+                    tokio::time::sleep(Duration::from_millis(50 * attempts)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn settlement_from_item(batch_id: &str, item: &Item) -> Option<Settlement> {
+    let key = text(item, ID)?;
+    let device_id = key.strip_prefix(&format!("bulk#{batch_id}#d#"))?.to_string();
+    Some(Settlement {
+        device_id,
+        outcome: text(item, "outcome").unwrap_or_default(),
+        request_id: text(item, "requestId").unwrap_or_default(),
+        settled_at: text(item, "settledAt").unwrap_or_default(),
+    })
+}
+
+fn batch_to_item(b: &Batch) -> Item {
+    let mut item: Item = HashMap::new();
+    item.insert(ID.into(), s(&batch_key(&b.batch_id)));
+    item.insert("action".into(), s(&b.action));
+    item.insert("state".into(), s(&b.state));
+    item.insert("createdAt".into(), s(&b.created_at));
+    item.insert("createdAtMs".into(), n(b.created_at_ms));
+    item.insert("requestId".into(), s(&b.request_id));
+    item.insert("fingerprint".into(), s(&b.fingerprint));
+    item.insert("callerKind".into(), s(&b.caller_kind));
+    item.insert("toSend".into(), n(b.to_send));
+    item.insert("replacePending".into(), AttributeValue::Bool(b.replace_pending));
+    item.insert("settled".into(), n(0));
+    item.insert("outcomes".into(), AttributeValue::M(HashMap::new()));
+    item.insert(EXPIRATION.into(), expiration());
+    for (name, value) in [
+        ("reason", &b.reason),
+        ("ticket", &b.ticket),
+        ("requestedBy", &b.requested_by),
+        ("callerPrincipal", &b.caller_principal),
+        ("callerUser", &b.caller_user),
+        ("idempotencyKey", &b.idempotency_key),
+    ] {
+        if let Some(value) = value {
+            item.insert(name.into(), s(value));
+        }
+    }
+    item
+}
+
+fn batch_from_item(batch_id: &str, item: &Item) -> Batch {
+    let t = |name: &str| text(item, name);
+    let mut outcomes: Vec<(String, i64)> = item
+        .get("outcomes")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    outcomes.sort();
+    Batch {
+        batch_id: batch_id.to_string(),
+        action: t("action").unwrap_or_default(),
+        state: t("state").unwrap_or_default(),
+        created_at: t("createdAt").unwrap_or_default(),
+        created_at_ms: number(item, "createdAtMs").unwrap_or(0),
+        request_id: t("requestId").unwrap_or_default(),
+        fingerprint: t("fingerprint").unwrap_or_default(),
+        reason: t("reason"),
+        ticket: t("ticket"),
+        requested_by: t("requestedBy"),
+        caller_kind: t("callerKind").unwrap_or_default(),
+        caller_principal: t("callerPrincipal"),
+        caller_user: t("callerUser"),
+        idempotency_key: t("idempotencyKey"),
+        replace_pending: item.get("replacePending").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        to_send: number(item, "toSend").unwrap_or(0),
+        settled: number(item, "settled").unwrap_or(0),
+        outcomes,
+    }
+}
