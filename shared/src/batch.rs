@@ -18,7 +18,7 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::handler::{App, serve};
 use crate::metrics;
 use crate::retry::Deadline;
-use crate::bulk::store::Settlement;
+use crate::bulk::settle::Settlement;
 use crate::outcome::Outcome;
 use crate::request::{DeviceRef, PasscodeRequest};
 use crate::trigger::{Incoming, QueuedRequest};
@@ -101,8 +101,8 @@ async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Resul
         settled_at: crate::clock::format(crate::clock::now()),
     };
     match store.settle(batch_id, &settlement).await {
-        Ok(Some(batch)) if batch.settled >= batch.to_send => {
-            tracing::info!(batch_id = %batch_id, settled = batch.settled, outcomes = ?batch.outcomes, "the batch's last device is settled");
+        Ok(Some(counts)) if counts.settled >= counts.to_send => {
+            tracing::info!(batch_id = %batch_id, settled = counts.settled, "the batch's last device is settled");
             true
         }
         Ok(_) => true,

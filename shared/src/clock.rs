@@ -35,12 +35,14 @@ pub fn format(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "bulk")]
 /// The hour of [`now`] as `YYYY-MM-DDTHH`: the bulk per-hour cap counts
 /// devices per such hour.
 pub fn hour_key() -> String {
     format(now())[..13].to_string()
 }
 
+#[cfg(feature = "bulk")]
 /// Time left until the next whole hour of [`now`].
 pub fn until_next_hour() -> std::time::Duration {
     let now = now();

@@ -16,7 +16,7 @@ use crate::action::Action;
 use crate::audit;
 use crate::batch;
 use crate::budget::WriteBudget;
-use crate::bulk::store::BatchStore;
+use crate::bulk::settle::BatchSettler;
 use crate::stop::StopSwitch;
 use crate::config::Config;
 use crate::device::{DeviceSummary, ManagedDevice, parse_time};
@@ -56,7 +56,7 @@ pub struct App {
     pub stop: Option<StopSwitch>,
     /// Where queued requests of a bulk batch are settled; `None` without
     /// `IDEMPOTENCY_TABLE`.
-    pub batches: Option<BatchStore>,
+    pub batches: Option<BatchSettler>,
 }
 
 /// What the handler decides on its own, apart from how Graph is reached.

@@ -250,7 +250,8 @@ fn build_app(
     let stop = shared_table
         .clone()
         .map(|(table, client)| stop::StopSwitch::new(client, table, config.stop_check));
-    let batches = shared_table.map(|(table, client)| bulk::store::BatchStore::new(client, table));
+    let batches =
+        shared_table.map(|(table, client)| bulk::settle::BatchSettler::new(client, table));
     let policy = handler::Policy::from_config(&config);
     Ok(handler::App {
         action,

@@ -17,9 +17,11 @@
 //! functions. Each device's end is settled in the batch by the write
 //! function (see [`store`]), which is what the progress call reads.
 //!
-//! Only [`store`] is built without the `bulk` feature: the write
+//! Only [`settle`] is built without the `bulk` feature: the write
 //! functions settle devices with it.
 
+pub(crate) mod settle;
+#[cfg(feature = "bulk")]
 pub(crate) mod store;
 
 #[cfg(feature = "bulk")]
@@ -157,6 +159,7 @@ mod app {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct BulkAudit<'a> {
+        #[serde(rename = "type")]
         kind: &'static str,
         time: String,
         request_id: &'a str,

@@ -3,7 +3,8 @@
 //! own records, so they are right even if a counter update was lost.
 
 use super::plan::{self, Verdict};
-use super::store::{BatchStore, QUEUED, SENDING, Settlement};
+use super::settle::Settlement;
+use super::store::{BatchStore, QUEUED, SENDING};
 use super::submit::table_error;
 use super::Answer;
 use crate::action::Action;

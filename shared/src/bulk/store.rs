@@ -9,19 +9,16 @@
 //!   wins (a conditional put), so a redelivered message never counts twice;
 //! * `bulk#hour#<YYYY-MM-DDTHH>`: devices queued by all batches in that hour.
 //!
-//! Items expire with the table's TTL after [`BATCH_TTL`].
+//! Items expire with the table's TTL after [`super::settle::BATCH_TTL`].
+//! The write functions' side, settling a device, is [`super::settle`].
 
 use super::plan::Line;
+use super::settle::{EXPIRATION, ID, Settlement, batch_key, device_key, expiration};
 use crate::dynamo::{Item, conditional, n, number, s, text};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How long a batch can be read back.
-pub const BATCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
-const ID: &str = "id";
-const EXPIRATION: &str = "expiration";
 
 /// A batch as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,30 +48,9 @@ pub struct Batch {
 pub const SENDING: &str = "sending";
 pub const QUEUED: &str = "queued";
 
-/// How a device's queued request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settlement {
-    pub device_id: String,
-    pub outcome: String,
-    pub request_id: String,
-    pub settled_at: String,
-}
-
 pub struct BatchStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn batch_key(batch_id: &str) -> String {
-    format!("bulk#{batch_id}")
-}
-
-fn device_key(batch_id: &str, device_id: &str) -> String {
-    format!("bulk#{batch_id}#d#{device_id}")
-}
-
-fn expiration() -> AttributeValue {
-    n(crate::clock::now_ms() / 1000 + BATCH_TTL.as_secs() as i64)
 }
 
 impl BatchStore {
@@ -169,44 +145,6 @@ impl BatchStore {
             .send()
             .await;
         conditional(result)
-    }
-
-    /// Records how a device's request ended, once; `Ok(Some(batch))` with
-    /// the batch's counts when this call settled it, `Ok(None)` when it
-    /// was settled before (or the batch is gone).
-    pub async fn settle(&self, batch_id: &str, settlement: &Settlement) -> Result<Option<Batch>, String> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(ID, s(&device_key(batch_id, &settlement.device_id)))
-            .item("outcome", s(&settlement.outcome))
-            .item("requestId", s(&settlement.request_id))
-            .item("settledAt", s(&settlement.settled_at))
-            .item(EXPIRATION, expiration())
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", ID)
-            .send()
-            .await;
-        if !conditional(put)? {
-            return Ok(None);
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(ID, s(&batch_key(batch_id)))
-            .update_expression("ADD settled :one, outcomes.#o :one")
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#id", ID)
-            .expression_attribute_names("#o", &settlement.outcome)
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let mut counts = None;
-        let result = result.map(|out| counts = out.attributes().map(|item| batch_from_item(batch_id, item)));
-        conditional(result).map(|_| counts)
     }
 
     /// The settlements of these devices (absent: not settled yet).

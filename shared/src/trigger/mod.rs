@@ -38,6 +38,7 @@ pub use crate::origin::MAX_CALLER_FIELD_CHARS;
 pub use crate::origin::{Caller, Source};
 pub(crate) use route::{RouteParams, Routes};
 pub use sqs::{QueuedRequest, messages as queued_requests};
+#[cfg(feature = "bulk")]
 pub(crate) use sqs::is_batch_id;
 
 use crate::action::Action;

@@ -205,6 +205,12 @@ impl Stack {
         self.spawn_named(TRACKER, extra_env).await
     }
 
+    /// Starts `bulk-passcode` with [`Stack::function_env`] plus `extra_env`.
+    pub async fn spawn_bulk(&self, extra_env: &[(&str, &str)]) -> anyhow::Result<FunctionProcess> {
+        self.spawn_named(passcode_core::action::BULK_FUNCTION, extra_env)
+            .await
+    }
+
     /// What every function needs to find the secret, Graph and the token endpoint.
     pub fn function_env(&self) -> Vec<(String, String)> {
         let sim = self.sim.base_url();

@@ -7,6 +7,7 @@ mod common;
 mod actions;
 mod aws_events;
 mod budget;
+mod bulk;
 mod credentials;
 mod faults;
 mod idempotency;

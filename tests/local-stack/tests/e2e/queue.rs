@@ -72,15 +72,17 @@ impl Environments {
     }
 }
 
-struct Queued {
-    world: World,
-    queue_url: String,
+/// A bulk queue in moto, consumed by `reset-passcode` environments through
+/// the event source mapping stand-in (also used by the bulk tests).
+pub(super) struct Queued {
+    pub(super) world: World,
+    pub(super) queue_url: String,
     dlq_url: String,
     environments: Arc<Environments>,
 }
 
 impl Queued {
-    async fn start(extra_env: &[(&str, &str)]) -> Queued {
+    pub(super) async fn start(extra_env: &[(&str, &str)]) -> Queued {
         let world = World::start_idempotent().await;
         let name = format!(
             "bulk-reset-{}",
@@ -115,7 +117,7 @@ impl Queued {
     }
 
     /// `count` Android dedicated devices of their own (`prefix`: eight hex digits).
-    async fn kiosks(&self, count: usize, prefix: &str) -> Vec<String> {
+    pub(super) async fn kiosks(&self, count: usize, prefix: &str) -> Vec<String> {
         self.world
             .stack
             .add_device_clones(dev::AE_DEDICATED, count, prefix)
@@ -160,7 +162,7 @@ impl Queued {
     }
 
     /// Runs the mapping until the queue is empty; returns it for its stats.
-    async fn deliver_all(&self) -> SqsMapping {
+    pub(super) async fn deliver_all(&self) -> SqsMapping {
         let environments = self.environments.clone();
         let invoke = move |event: Value, timeout: Duration| {
             let environments = environments.clone();
@@ -189,7 +191,7 @@ impl Queued {
     }
 
     /// The audit lines of the queued requests, by device id.
-    fn audits(&self) -> Vec<Value> {
+    pub(super) fn audits(&self) -> Vec<Value> {
         self.environments
             .logs()
             .iter()
@@ -198,7 +200,7 @@ impl Queued {
             .collect()
     }
 
-    async fn dead_letters(&self) -> usize {
+    pub(super) async fn dead_letters(&self) -> usize {
         let out = self
             .world
             .stack
