@@ -101,8 +101,9 @@ async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Resul
         settled_at: crate::clock::format(crate::clock::now()),
     };
     match store.settle(batch_id, &settlement).await {
-        Ok(Some(counts)) if counts.settled >= counts.to_send => {
+        Ok(Some(counts)) if counts.complete() => {
             tracing::info!(batch_id = %batch_id, settled = counts.settled, "the batch's last device is settled");
+            report_soon(app, batch_id, &counts).await;
             true
         }
         Ok(_) => true,
@@ -110,6 +111,22 @@ async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Resul
             tracing::warn!(batch_id = %batch_id, "the device's end could not be recorded in its batch ({e}); the message comes back");
             false
         }
+    }
+}
+
+/// The tracker reports a finished batch on its next run instead of at its
+/// record's next scheduled look. Best effort: without it the report comes
+/// later, not never.
+async fn report_soon(app: &App, batch_id: &str, counts: &crate::bulk::settle::BatchCounts) {
+    let Some(log) = &app.actions else {
+        return;
+    };
+    let key = crate::tracking::action_key(counts.created_at_ms, &counts.request_id);
+    if let Err(e) = log
+        .due_now(&format!("bulk#{batch_id}"), &key, crate::clock::now_ms())
+        .await
+    {
+        tracing::warn!(batch_id = %batch_id, "the finished batch could not be brought forward for the tracker ({e}); it is reported at its next scheduled look");
     }
 }
 

@@ -120,8 +120,13 @@ pub async fn run_tracker() -> Result<(), BoxError> {
     ));
     let aws = aws::sdk_config();
     let secrets = secret_store(&config, &aws);
+    let dynamodb = aws::dynamodb(&aws);
     let tracker = tracking::tracker::Tracker {
-        log: tracking::ActionLog::new(aws::dynamodb(&aws), settings.actions_table.clone()),
+        batches: config
+            .idempotency_table
+            .clone()
+            .map(|t| bulk::settle::BatchSettler::new(dynamodb.clone(), t)),
+        log: tracking::ActionLog::new(dynamodb, settings.actions_table.clone()),
         events: tracking::events::EventPublisher::new(
             aws::eventbridge(&aws),
             settings.event_bus.clone(),
@@ -158,6 +163,10 @@ pub async fn run_bulk() -> Result<(), BoxError> {
     let aws = aws::sdk_config();
     let dynamodb = aws::dynamodb(&aws);
     let app = bulk::BulkApp {
+        actions: config
+            .actions_table
+            .clone()
+            .map(|t| tracking::ActionLog::new(dynamodb.clone(), t)),
         store: bulk::store::BatchStore::new(dynamodb.clone(), table.clone()),
         stop: stop::StopSwitch::new(dynamodb, table, config.stop_check),
         queues: bulk::BulkQueues::new(

@@ -75,6 +75,9 @@ mod app {
         pub right: RequiredRight,
         /// The write functions' pending window, for the plan's check.
         pub pending_window: Duration,
+        /// Where a queued batch is left for the tracker; `None` without
+        /// `ACTIONS_TABLE` (then no completion event).
+        pub actions: Option<crate::tracking::ActionLog>,
     }
 
     /// What a bulk call answers, and what its audit line records.

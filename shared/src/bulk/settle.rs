@@ -38,11 +38,46 @@ pub struct Settlement {
     pub settled_at: String,
 }
 
-/// The batch's counts after a settlement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settled {
-    pub settled: i64,
+/// The batch's counts (after a settlement, or as the tracker reads them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// The batch's action (`resetPasscode`, `removePasscode`).
+    pub action: String,
     pub to_send: i64,
+    pub settled: i64,
+    /// Settled devices per outcome.
+    pub outcomes: Vec<(String, i64)>,
+    /// When the batch was created and by which request: the key of its
+    /// record in the action log.
+    pub created_at_ms: i64,
+    pub request_id: String,
+}
+
+impl BatchCounts {
+    pub fn complete(&self) -> bool {
+        self.settled >= self.to_send
+    }
+
+    fn from_item(item: &crate::dynamo::Item) -> BatchCounts {
+        let mut outcomes: Vec<(String, i64)> = item
+            .get("outcomes")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        outcomes.sort();
+        BatchCounts {
+            action: crate::dynamo::text(item, "action").unwrap_or_default(),
+            to_send: number(item, "toSend").unwrap_or(0),
+            settled: number(item, "settled").unwrap_or(0),
+            outcomes,
+            created_at_ms: number(item, "createdAtMs").unwrap_or(0),
+            request_id: crate::dynamo::text(item, "requestId").unwrap_or_default(),
+        }
+    }
 }
 
 pub struct BatchSettler {
@@ -62,7 +97,7 @@ impl BatchSettler {
         &self,
         batch_id: &str,
         settlement: &Settlement,
-    ) -> Result<Option<Settled>, String> {
+    ) -> Result<Option<BatchCounts>, String> {
         let put = self
             .client
             .put_item()
@@ -93,12 +128,22 @@ impl BatchSettler {
             .send()
             .await;
         let mut counts = None;
-        let result = result.map(|out| {
-            counts = out.attributes().map(|item| Settled {
-                settled: number(item, "settled").unwrap_or(0),
-                to_send: number(item, "toSend").unwrap_or(0),
-            })
-        });
+        let result = result.map(|out| counts = out.attributes().map(BatchCounts::from_item));
         conditional(result).map(|_| counts)
+    }
+
+    /// The batch's counts; `None` when it is gone (expired).
+    #[cfg(feature = "tracker")]
+    pub async fn counts(&self, batch_id: &str) -> Result<Option<BatchCounts>, String> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(&batch_key(batch_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::error_text(&e))?;
+        Ok(out.item().map(BatchCounts::from_item))
     }
 }

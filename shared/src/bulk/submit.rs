@@ -11,12 +11,16 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::idempotency::hex_sha256;
 use crate::origin::Caller;
 use crate::retry::Deadline;
+use crate::tracking::{ActionRecord, BATCH_ACTION};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A batch still `sending` this long after it was created was left by an
 /// invocation that failed; a repeat queues its messages again.
 const SENDING_GIVEN_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// The tracker's first look at a batch, unless its last device comes first.
+const FIRST_LOOK: Duration = Duration::from_secs(5 * 60);
 
 pub(super) async fn submit(
     app: &BulkApp,
@@ -105,7 +109,43 @@ async fn send(app: &BulkApp, batch: &Batch, lines: &[Line]) -> Result<(), Servic
         .map(|device_id| message(batch, action, device_id))
         .collect();
     app.queues.send(action, bodies).await?;
-    app.store.mark_queued(&batch.batch_id).await.map_err(table_error)
+    app.store.mark_queued(&batch.batch_id).await.map_err(table_error)?;
+    track(app, batch).await;
+    Ok(())
+}
+
+/// Leaves the batch to the tracker, which reports it (`Passcode Bulk
+/// Action Completed`) once every device is settled, or when it expires.
+/// The write function that settles the last device makes it due at once;
+/// the first scheduled look is a safety net. A failure is logged: the
+/// devices are queued, and progress can still be read.
+async fn track(app: &BulkApp, batch: &Batch) {
+    let Some(log) = &app.actions else {
+        return;
+    };
+    let record = ActionRecord {
+        device_id: format!("bulk#{}", batch.batch_id),
+        device_name: None,
+        action: BATCH_ACTION.to_string(),
+        request_id: batch.request_id.clone(),
+        graph_request_id: None,
+        accepted_at_ms: batch.created_at_ms,
+        ticket: batch.ticket.clone(),
+        reason: batch.reason.clone(),
+        idempotency_key: batch.idempotency_key.clone(),
+        caller: Caller {
+            kind: batch.caller_kind.clone(),
+            principal: batch.caller_principal.clone(),
+            user: batch.caller_user.clone(),
+            requested_by: batch.requested_by.clone(),
+            batch_id: Some(batch.batch_id.clone()),
+            ..Caller::default()
+        },
+        tracking: Default::default(),
+    };
+    if let Err(e) = log.put(&record, FIRST_LOOK.as_millis() as i64).await {
+        tracing::error!(batch_id = %batch.batch_id, "the batch could not be left to the tracker ({e}); no completion event will follow for it");
+    }
 }
 
 /// The request for one device, as the write function reads it from the

@@ -7,11 +7,14 @@
 //! No event carries a passcode: the verdict never holds one.
 
 use super::record::ActionRecord;
+use crate::bulk::settle::BatchCounts;
 use super::verdict::Final;
 use serde_json::{Value, json};
 
 pub const COMPLETED: &str = "Passcode Action Completed";
 pub const EXPIRED: &str = "Passcode Action Expired";
+/// A bulk batch whose devices are all settled (or that expired first).
+pub const BATCH_COMPLETED: &str = "Passcode Bulk Action Completed";
 
 pub fn detail_type(outcome: &Final) -> &'static str {
     if outcome.is_expiry() { EXPIRED } else { COMPLETED }
@@ -52,6 +55,38 @@ pub fn detail(record: &ActionRecord, outcome: &Final, final_at: &str) -> Value {
     detail
 }
 
+/// The `detail` of a batch's report: the counts per outcome and what the
+/// batch's request said. `complete` is false when the batch expired with
+/// devices not settled (still queued, or in the dead-letter queue).
+pub fn batch_detail(record: &ActionRecord, counts: &BatchCounts, final_at: &str) -> Value {
+    let batch_id = record.caller.batch_id.clone().unwrap_or_default();
+    let mut detail = json!({
+        "trackingId": record.tracking_id(),
+        "batchId": batch_id,
+        "action": counts.action,
+        "requestId": record.request_id,
+        "acceptedAt": record.accepted_at(),
+        "finalAt": final_at,
+        "complete": counts.complete(),
+        "toSend": counts.to_send,
+        "settled": counts.settled,
+        "unsettled": (counts.to_send - counts.settled).max(0),
+        "outcomes": counts.outcomes.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
+        "caller": record.caller,
+    });
+    for (name, value) in [
+        ("ticket", &record.ticket),
+        ("reason", &record.reason),
+        ("requestedBy", &record.caller.requested_by),
+        ("idempotencyKey", &record.idempotency_key),
+    ] {
+        if let Some(value) = value {
+            detail[name] = json!(value);
+        }
+    }
+    detail
+}
+
 #[cfg(feature = "tracker")]
 pub struct EventPublisher {
     client: aws_sdk_eventbridge::Client,
@@ -65,20 +100,38 @@ impl EventPublisher {
         EventPublisher { client, bus, source }
     }
 
-    /// One PutEvents with one entry; an entry EventBridge refused is an error.
+    /// An action's result event.
     pub async fn publish(
         &self,
         record: &ActionRecord,
         outcome: &Final,
         final_at: &str,
     ) -> Result<(), String> {
+        let resource = format!("intune:managedDevice/{}", record.device_id);
+        let detail = detail(record, outcome, final_at);
+        self.put(detail_type(outcome), &detail, resource).await
+    }
+
+    /// A batch's report.
+    pub async fn publish_batch(
+        &self,
+        record: &ActionRecord,
+        counts: &BatchCounts,
+        final_at: &str,
+    ) -> Result<(), String> {
+        let detail = batch_detail(record, counts, final_at);
+        self.put(BATCH_COMPLETED, &detail, record.device_id.clone()).await
+    }
+
+    /// One PutEvents with one entry; an entry EventBridge refused is an error.
+    async fn put(&self, detail_type: &str, detail: &Value, resource: String) -> Result<(), String> {
         use aws_sdk_eventbridge::types::PutEventsRequestEntry;
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(&self.source)
-            .detail_type(detail_type(outcome))
-            .detail(detail(record, outcome, final_at).to_string())
-            .resources(format!("intune:managedDevice/{}", record.device_id))
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .resources(resource)
             .build();
         let out = self
             .client

@@ -21,7 +21,7 @@ pub mod store;
 pub mod tracker;
 pub mod verdict;
 
-pub use record::{ActionRecord, TrackedAction};
+pub use record::{ActionRecord, BATCH_ACTION, TrackedAction, action_key};
 pub use store::ActionLog;
 
 /// The first poll of a new action: soon enough to report a device that was

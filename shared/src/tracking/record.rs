@@ -60,15 +60,23 @@ pub struct Tracking {
     pub intune_error_code: Option<i64>,
 }
 
+/// `action` of the record a bulk batch leaves for the tracker: its
+/// "device" is `bulk#<batchId>`, and it is reported once every device of
+/// the batch is settled (`Passcode Bulk Action Completed`).
+pub const BATCH_ACTION: &str = "bulkBatch";
+
+/// The sort key: acceptance time first, so a device's actions read
+/// newest first, then the request id, which makes it unique.
+pub fn action_key(accepted_at_ms: i64, request_id: &str) -> String {
+    format!(
+        "{}#{request_id}",
+        clock::format(clock::from_unix_ms(accepted_at_ms))
+    )
+}
+
 impl ActionRecord {
-    /// The sort key: acceptance time first, so a device's actions read
-    /// newest first, then the request id, which makes it unique.
     pub fn action_key(&self) -> String {
-        format!(
-            "{}#{}",
-            clock::format(clock::from_unix_ms(self.accepted_at_ms)),
-            self.request_id
-        )
+        action_key(self.accepted_at_ms, &self.request_id)
     }
 
     /// Stable across runs and retries: consumers deduplicate events on it.

@@ -60,6 +60,25 @@ impl ActionLog {
             .map_err(|e| error_text(&e))
     }
 
+    /// Makes an open record due now (a batch whose last device was just
+    /// settled); a closed or missing record stays as it is.
+    pub async fn due_now(&self, device_id: &str, action_key: &str, now_ms: i64) -> Result<bool, String> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(DEVICE_ID, AttributeValue::S(device_id.to_string()))
+            .key(ACTION_KEY, AttributeValue::S(action_key.to_string()))
+            .update_expression("SET #next = :now")
+            .condition_expression("attribute_exists(#open) AND #next > :now")
+            .expression_attribute_names("#open", OPEN_PARTITION)
+            .expression_attribute_names("#next", NEXT_POLL_AT_MS)
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        conditional(result)
+    }
+
     /// The device's newest `limit` actions, newest first. One Query.
     pub async fn for_device(
         &self,

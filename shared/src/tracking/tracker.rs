@@ -10,7 +10,8 @@ use super::events::EventPublisher;
 use super::settings::TrackerSettings;
 use super::store::{ActionLog, Closing};
 use super::verdict::{self, Verdict};
-use super::record::ActionRecord;
+use super::record::{ActionRecord, BATCH_ACTION};
+use crate::bulk::settle::BatchSettler;
 use crate::clock;
 use crate::graph::Graph;
 use crate::retry::Deadline;
@@ -37,6 +38,9 @@ const PAGE: i32 = 200;
 pub struct Tracker {
     pub graph: Graph,
     pub log: ActionLog,
+    /// Where bulk batches are counted (the idempotency table); `None`
+    /// without `IDEMPOTENCY_TABLE`.
+    pub batches: Option<BatchSettler>,
     pub events: EventPublisher,
     pub settings: TrackerSettings,
 }
@@ -192,15 +196,9 @@ async fn follow(
             return Step::Failed;
         }
     }
-    let retry_soon = |why: String| async move {
-        tracing::warn!(device_id = %record.device_id, request_id = %record.request_id, "{why}; due again in a minute");
-        let next = clock::now_ms() + RETRY_SOON.as_millis() as i64;
-        if let Err(e) = log.reschedule(record, owner, None, next).await {
-            tracing::warn!(device_id = %record.device_id, "could not give the record back ({e}); its lease runs out in two minutes");
-        }
-        Step::Failed
-    };
-
+    if record.action == BATCH_ACTION {
+        return follow_batch(tracker, owner, record).await;
+    }
     pacer.wait().await;
     let poll_deadline = Deadline::after(
         deadline
@@ -210,7 +208,10 @@ async fn follow(
     );
     let device = match tracker.graph.get_device(&record.device_id, &poll_deadline).await {
         Ok(device) => device,
-        Err(e) => return retry_soon(format!("reading the device failed ({}: {})", e.code.as_str(), e.message)).await,
+        Err(e) => {
+            let why = format!("reading the device failed ({}: {})", e.code.as_str(), e.message);
+            return retry_soon(log, owner, record, why).await;
+        }
     };
     let now = clock::now();
     let polled_at = clock::format(now);
@@ -236,7 +237,7 @@ async fn follow(
         Verdict::Final(outcome) => outcome,
     };
     if let Err(e) = tracker.events.publish(record, &outcome, &polled_at).await {
-        return retry_soon(format!("the result event could not be published ({e})")).await;
+        return retry_soon(log, owner, record, format!("the result event could not be published ({e})")).await;
     }
     tracing::info!(
         device_id = %record.device_id,
@@ -249,13 +250,72 @@ async fn follow(
         intune_error_code: outcome.intune_error_code,
         at: polled_at,
     };
-    match log.close(record, owner, &closing).await {
+    close(log, owner, record, &closing).await;
+    Step::Reported {
+        expired: outcome.is_expiry(),
+    }
+}
+
+/// A bulk batch: reported once all its devices are settled (or when it
+/// expires with some still unsettled); otherwise looked at again later.
+/// Its counts are one DynamoDB read, not a Graph read: no pacing.
+async fn follow_batch(tracker: &Tracker, owner: &str, record: &ActionRecord) -> Step {
+    let log = &tracker.log;
+    let Some(batches) = &tracker.batches else {
+        return retry_soon(log, owner, record, "IDEMPOTENCY_TABLE is not set, so the batch's counts cannot be read".into()).await;
+    };
+    let batch_id = record.device_id.trim_start_matches("bulk#");
+    let counts = match batches.counts(batch_id).await {
+        Ok(counts) => counts.unwrap_or_default(),
+        Err(e) => return retry_soon(log, owner, record, format!("the batch could not be read ({e})")).await,
+    };
+    let now = clock::now();
+    let at = clock::format(now);
+    let age: Duration = (now - clock::from_unix_ms(record.accepted_at_ms)).try_into().unwrap_or(Duration::ZERO);
+    let expired = age >= tracker.settings.expire_after;
+    // A batch that is gone (its items expired) has nothing left to wait for.
+    let gone = counts.to_send == 0;
+    if !counts.complete() && !expired && !gone {
+        let next = clock::unix_ms(now) + verdict::next_poll_after(age).as_millis() as i64;
+        return match log.reschedule(record, owner, Some(&at), next).await {
+            Ok(_) => Step::Waiting,
+            Err(e) => {
+                tracing::warn!(batch_id, "could not reschedule the batch ({e}); its lease runs out in two minutes");
+                Step::Failed
+            }
+        };
+    }
+    if let Err(e) = tracker.events.publish_batch(record, &counts, &at).await {
+        return retry_soon(log, owner, record, format!("the batch's event could not be published ({e})")).await;
+    }
+    tracing::info!(batch_id, settled = counts.settled, to_send = counts.to_send, "reported a bulk batch");
+    let state = if counts.complete() && !gone { "done" } else { "expired" };
+    let closing = Closing {
+        state,
+        intune_error_code: None,
+        at,
+    };
+    close(log, owner, record, &closing).await;
+    Step::Reported {
+        expired: state == "expired",
+    }
+}
+
+/// Gives the record back, due again in a minute.
+async fn retry_soon(log: &ActionLog, owner: &str, record: &ActionRecord, why: String) -> Step {
+    tracing::warn!(device_id = %record.device_id, request_id = %record.request_id, "{why}; due again in a minute");
+    let next = clock::now_ms() + RETRY_SOON.as_millis() as i64;
+    if let Err(e) = log.reschedule(record, owner, None, next).await {
+        tracing::warn!(device_id = %record.device_id, "could not give the record back ({e}); its lease runs out in two minutes");
+    }
+    Step::Failed
+}
+
+async fn close(log: &ActionLog, owner: &str, record: &ActionRecord, closing: &Closing<'_>) {
+    match log.close(record, owner, closing).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(device_id = %record.device_id, "the lease ran out before the record was closed; another run may report it again (same trackingId)"),
         Err(e) => tracing::warn!(device_id = %record.device_id, "could not close the record ({e}); it is reported again once its lease runs out (same trackingId)"),
-    }
-    Step::Reported {
-        expired: outcome.is_expiry(),
     }
 }
 

@@ -22,7 +22,11 @@ impl Bulk {
     /// A bulk queue for resets and the bulk function, with `env` on top of
     /// its defaults.
     async fn start(env: &[(&str, &str)]) -> Bulk {
-        let q = Queued::start(&[("BULK_STOP_CHECK_SECONDS", "1")]).await;
+        Bulk::start_in(World::start_idempotent().await, env).await
+    }
+
+    async fn start_in(world: World, env: &[(&str, &str)]) -> Bulk {
+        let q = Queued::start_in(world, &[("BULK_STOP_CHECK_SECONDS", "1")]).await;
         let mut bulk_env = vec![
             ("BULK_RESET_QUEUE_URL", q.queue_url.as_str()),
             ("BULK_STOP_CHECK_SECONDS", "1"),
@@ -447,4 +451,64 @@ async fn bad_requests_and_graph_outages_queue_nothing() {
         invocation.outcome
     );
     assert_eq!(b.q.world.total_posts().await, 0);
+}
+
+#[tokio::test]
+async fn a_finished_batch_is_reported_once_on_the_bus() {
+    let b = Bulk::start_in(World::start_tracking().await, &[]).await;
+    let tracker =
+        b.q.world
+            .stack
+            .spawn_tracker(&[])
+            .await
+            .expect("tracker starts");
+    let run = || async {
+        match tracker.invoke(json!({}), TIMEOUT).await.outcome {
+            InvokeOutcome::Response(summary) => summary,
+            other => panic!("tracker run failed: {other:?}"),
+        }
+    };
+    let kiosks = b.q.kiosks(3, "b0000005").await;
+    let reply = b
+        .submit(json!({"devices": ids(&kiosks), "reason": reason(), "ticket": "INC-DONE"}))
+        .await;
+    assert_eq!(reply.status, 202, "{:#}", reply.body);
+    let batch_id = reply.body["batchId"].as_str().unwrap().to_string();
+
+    // Before the devices are handled the batch is not due: nothing to report.
+    run().await;
+    let events = b.q.world.stack.take_result_events().await.unwrap();
+    assert!(events.is_empty(), "{events:#?}");
+
+    // The last settled device makes the batch due: the next run reports it.
+    b.q.deliver_all().await;
+    let summary = run().await;
+    assert_eq!(summary["completed"], 1, "{summary:#}");
+    let events = b.q.world.stack.take_result_events().await.unwrap();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert_eq!(event["detail-type"], "Passcode Bulk Action Completed");
+    let detail = &event["detail"];
+    assert_eq!(detail["batchId"], batch_id.as_str());
+    assert_eq!(
+        (&detail["complete"], &detail["toSend"], &detail["settled"]),
+        (&json!(true), &json!(3), &json!(3))
+    );
+    assert_eq!(detail["outcomes"], json!({"accepted": 3}));
+    assert_eq!(
+        (&detail["ticket"], &detail["action"]),
+        (&json!("INC-DONE"), &json!("resetPasscode"))
+    );
+    assert_eq!(detail["requestedBy"], HELPDESK);
+
+    // Reported once: later runs find nothing more to say about it.
+    run().await;
+    assert!(
+        b.q.world
+            .stack
+            .take_result_events()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -83,7 +83,11 @@ pub(super) struct Queued {
 
 impl Queued {
     pub(super) async fn start(extra_env: &[(&str, &str)]) -> Queued {
-        let world = World::start_idempotent().await;
+        Queued::start_in(World::start_idempotent().await, extra_env).await
+    }
+
+    /// [`Queued::start`] in a world of the caller's (e.g. with tracking).
+    pub(super) async fn start_in(world: World, extra_env: &[(&str, &str)]) -> Queued {
         let name = format!(
             "bulk-reset-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
