@@ -1,5 +1,7 @@
 //! Ties `template.yaml` (repository root) to `passcode_core::action`, the one
-//! place where function names, HTTP routes and EventBridge names are defined.
+//! place where function names, HTTP routes and EventBridge names are defined:
+//! the five action functions and the bulk function (`BULK_FUNCTION`,
+//! `BULK_ROUTES`, `BULK_DETAIL_TYPE`, `BULK_ROLE`).
 //!
 //! The template is read as plain YAML. CloudFormation short-form tags (`!Ref`,
 //! `!Sub`, `!If`, ...) come through as tagged values; `!If` is followed into
@@ -10,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use passcode_core::Action;
-use passcode_core::action::EVENT_DETAIL_TYPE;
+use passcode_core::action::{
+    BULK_DETAIL_TYPE, BULK_FUNCTION, BULK_ROLE, BULK_ROUTES, EVENT_DETAIL_TYPE,
+};
 use serde_yaml_ng::Value;
 
 fn template_path() -> PathBuf {
@@ -144,20 +148,29 @@ fn binary_of(function: &Function) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The function resource for `action`, found by its Cargo binary.
-fn function_for<'a>(template: &'a Value, action: Action) -> Function<'a> {
+/// The function resource built from the Cargo binary `binary`.
+fn function_built_from<'a>(template: &'a Value, binary: &str) -> Function<'a> {
     let mut matching: Vec<Function> = functions(template)
         .into_iter()
-        .filter(|f| binary_of(f).as_deref() == Some(action.function_name()))
+        .filter(|f| binary_of(f).as_deref() == Some(binary))
         .collect();
     assert_eq!(
         matching.len(),
         1,
-        "expected exactly one AWS::Serverless::Function with Metadata.BuildProperties.Binary == {:?}, found {}",
-        action.function_name(),
+        "expected exactly one AWS::Serverless::Function with Metadata.BuildProperties.Binary == {binary:?}, found {}",
         matching.len()
     );
     matching.remove(0)
+}
+
+/// The function resource for `action`, found by its Cargo binary.
+fn function_for<'a>(template: &'a Value, action: Action) -> Function<'a> {
+    function_built_from(template, action.function_name())
+}
+
+/// The bulk function resource, found by its Cargo binary.
+fn bulk_function(template: &Value) -> Function<'_> {
+    function_built_from(template, BULK_FUNCTION)
 }
 
 /// (METHOD, path) of an HttpApi event.
@@ -178,19 +191,37 @@ fn http_route(name: &str, event: &Value) -> (String, String) {
     (method.to_ascii_uppercase(), path.to_owned())
 }
 
-fn expected_routes(action: Action) -> BTreeSet<(String, String)> {
-    action
-        .routes()
+fn expected_routes(routes: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    routes
         .iter()
         .map(|(m, p)| (m.to_ascii_uppercase(), (*p).to_owned()))
+        .collect()
+}
+
+/// Every function that serves requests, with the routes it must have: one
+/// per action, and the bulk function.
+fn request_functions(template: &Value) -> Vec<(Function<'_>, BTreeSet<(String, String)>)> {
+    Action::ALL
+        .into_iter()
+        .map(|action| {
+            (
+                function_for(template, action),
+                expected_routes(action.routes()),
+            )
+        })
+        .chain([(bulk_function(template), expected_routes(&BULK_ROUTES))])
         .collect()
 }
 
 #[test]
 fn every_action_has_exactly_one_function_built_from_its_binary() {
     let template = load_template();
-    for action in Action::ALL {
-        let function = function_for(&template, action);
+    let binaries = Action::ALL
+        .iter()
+        .map(|a| a.function_name())
+        .chain([BULK_FUNCTION]);
+    for binary in binaries {
+        let function = function_built_from(&template, binary);
         let metadata = function.resource.get("Metadata").unwrap();
         assert_eq!(
             metadata.get("BuildMethod").and_then(Value::as_str),
@@ -212,16 +243,16 @@ fn every_action_has_exactly_one_function_built_from_its_binary() {
                 )
             });
             assert!(
-                literal.ends_with(action.function_name()),
-                "{}: FunctionName {literal:?} does not end with {:?}",
+                literal.ends_with(binary),
+                "{}: FunctionName {literal:?} does not end with {binary:?}",
                 function.logical_id,
-                action.function_name()
             );
         }
     }
     let binaries: Vec<String> = functions(&template).iter().filter_map(binary_of).collect();
     let mut known: BTreeSet<&str> = Action::ALL.iter().map(|a| a.function_name()).collect();
     known.insert(passcode_core::action::TRACKER_FUNCTION);
+    known.insert(BULK_FUNCTION);
     for binary in &binaries {
         assert!(
             known.contains(binary.as_str()),
@@ -234,17 +265,15 @@ fn every_action_has_exactly_one_function_built_from_its_binary() {
 fn http_routes_match_action_routes_exactly() {
     let template = load_template();
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
-    for action in Action::ALL {
-        let function = function_for(&template, action);
+    for (function, expected) in request_functions(&template) {
         let routes: BTreeSet<(String, String)> = function
             .events_of_type("HttpApi")
             .iter()
             .map(|(name, event)| http_route(name, event))
             .collect();
         assert_eq!(
-            routes,
-            expected_routes(action),
-            "{}: HttpApi routes in template.yaml differ from Action::{action:?}.routes()",
+            routes, expected,
+            "{}: HttpApi routes in template.yaml differ from shared/src/action.rs",
             function.logical_id
         );
         for route in routes {
@@ -258,56 +287,78 @@ fn http_routes_match_action_routes_exactly() {
     }
 }
 
+/// The pattern of a function's one EventBridge rule, as (detail-type,
+/// detail.action) lists.
+fn rule_pattern<'a>(function: &'a Function<'a>) -> (Vec<&'a str>, Vec<&'a str>) {
+    let rules = function.events_of_type("EventBridgeRule");
+    assert_eq!(
+        rules.len(),
+        1,
+        "{}: expected exactly one EventBridgeRule event, found {}",
+        function.logical_id,
+        rules.len()
+    );
+    let (name, rule) = &rules[0];
+    let pattern = rule
+        .get("Properties")
+        .and_then(|p| p.get("Pattern"))
+        .unwrap_or_else(|| panic!("{}.{name}: no Pattern", function.logical_id));
+    let strings = |value: Option<&'a Value>| -> Vec<&'a str> {
+        value
+            .and_then(Value::as_sequence)
+            .map(|s| s.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    (
+        strings(pattern.get("detail-type")),
+        strings(pattern.get("detail").and_then(|d| d.get("action"))),
+    )
+}
+
 #[test]
 fn each_function_has_one_eventbridge_rule_for_its_action() {
     let template = load_template();
     for action in Action::ALL {
         let function = function_for(&template, action);
-        let rules = function.events_of_type("EventBridgeRule");
         if !action.reachable_by_events() {
             assert!(
-                rules.is_empty(),
+                function.events_of_type("EventBridgeRule").is_empty(),
                 "{}: must have no rule",
                 function.logical_id
             );
             continue;
         }
-        assert_eq!(
-            rules.len(),
-            1,
-            "{}: expected exactly one EventBridgeRule event, found {}",
-            function.logical_id,
-            rules.len()
-        );
-        let (name, rule) = &rules[0];
-        let pattern = rule
-            .get("Properties")
-            .and_then(|p| p.get("Pattern"))
-            .unwrap_or_else(|| panic!("{}.{name}: no Pattern", function.logical_id));
-        let detail_type: Vec<&str> = pattern
-            .get("detail-type")
-            .and_then(Value::as_sequence)
-            .map(|s| s.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let (detail_type, detail_action) = rule_pattern(&function);
         assert_eq!(
             detail_type,
             [EVENT_DETAIL_TYPE],
-            "{}.{name}: Pattern.detail-type",
+            "{}: Pattern.detail-type",
             function.logical_id
         );
-        let detail_action: Vec<&str> = pattern
-            .get("detail")
-            .and_then(|d| d.get("action"))
-            .and_then(Value::as_sequence)
-            .map(|s| s.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         assert_eq!(
             detail_action,
             [action.event_action()],
-            "{}.{name}: Pattern.detail.action",
+            "{}: Pattern.detail.action",
             function.logical_id
         );
     }
+}
+
+/// The bulk function's rule takes its own detail-type, for the actions that
+/// have a bulk queue; the single-request rules never match a bulk event.
+#[test]
+fn bulk_function_has_one_eventbridge_rule_for_bulk_events() {
+    let template = load_template();
+    let function = bulk_function(&template);
+    let (detail_type, detail_action) = rule_pattern(&function);
+    assert_eq!(detail_type, [BULK_DETAIL_TYPE], "{}", function.logical_id);
+    let bulk_actions: Vec<&str> = Action::ALL
+        .into_iter()
+        .filter(|a| a.bulk_capable())
+        .map(Action::event_action)
+        .collect();
+    assert_eq!(detail_action, bulk_actions, "{}", function.logical_id);
+    assert_ne!(BULK_DETAIL_TYPE, EVENT_DETAIL_TYPE);
 }
 
 /// Is this security scheme one that authenticates the caller: SigV4 (IAM) or
@@ -501,8 +552,16 @@ fn every_function_requires_its_own_right_of_jwt_callers() {
     );
     let parameters = template.get("Parameters").unwrap();
     let mut seen = BTreeSet::new();
-    for action in Action::ALL {
-        let function = function_for(&template, action);
+    let rights = Action::ALL
+        .into_iter()
+        .map(|action| {
+            (
+                function_for(&template, action),
+                passcode_core::rights::default_role(action),
+            )
+        })
+        .chain([(bulk_function(&template), BULK_ROLE)]);
+    for (function, right) in rights {
         let role = function
             .properties()
             .get("Environment")
@@ -523,7 +582,7 @@ fn every_function_requires_its_own_right_of_jwt_callers() {
             .and_then(Value::as_str);
         assert_eq!(
             default,
-            Some(passcode_core::rights::default_role(action)),
+            Some(right),
             "{parameter}: the default is the documented right"
         );
     }
@@ -715,8 +774,11 @@ fn no_policy_statement_grants_on_every_resource() {
 }
 
 /// The idempotency table: on-demand with TTL on the attribute the code
-/// writes, and wired (variable + write policy) to the three write functions
-/// only; its policy grants item writes on that table alone.
+/// writes. Its variable reaches the three write functions, the bulk
+/// function (its batches) and the tracker (which reports them); its write
+/// policy the three write functions only, with item writes on that table
+/// alone. The bulk function and the tracker have policies of their own,
+/// limited to the bulk items (template_operations.rs).
 #[test]
 fn idempotency_table_reaches_the_write_functions_only() {
     let template = load_template();
@@ -737,12 +799,12 @@ fn idempotency_table_reaches_the_write_functions_only() {
         Action::ResetWindowsPin,
     ]
     .into_iter()
-    .map(|action| {
-        format!(
-            ".Resources.{}.Properties.Environment.Variables.IDEMPOTENCY_TABLE",
-            function_for(&template, action).logical_id
-        )
-    })
+    .map(|action| function_for(&template, action).logical_id)
+    .chain([
+        bulk_function(&template).logical_id,
+        function_built_from(&template, passcode_core::action::TRACKER_FUNCTION).logical_id,
+    ])
+    .map(|id| format!(".Resources.{id}.Properties.Environment.Variables.IDEMPOTENCY_TABLE"))
     .collect();
     expected.sort();
     found.sort();
@@ -758,6 +820,13 @@ fn idempotency_table_reaches_the_write_functions_only() {
             function.logical_id
         );
     }
+    let bulk = bulk_function(&template);
+    let policies = show(bulk.properties().get("Policies").unwrap());
+    assert!(
+        !policies.contains("IdempotencyRecordsPolicy"),
+        "{}: {policies}",
+        bulk.logical_id
+    );
     let policy = show(&resources(&template)["IdempotencyRecordsPolicy"]);
     for needed in [
         "dynamodb:PutItem",

@@ -2,9 +2,10 @@
 //! alarms watch every failure signal, the API throttles before Lambda does,
 //! the defaults deploy on a new account, the audit trail outlives the stack,
 //! every role takes the permissions boundary, the completion tracker runs
-//! on its schedule with no more rights than it needs, and queued (bulk)
+//! on its schedule with no more rights than it needs, queued (bulk)
 //! requests reach only their own function, with a dead-letter queue, the
-//! write budget and the stop switch.
+//! write budget and the stop switch, and the bulk function touches only
+//! bulk items and the two bulk queues.
 //!
 //! The template is translated by AWS SAM's own translator
 //! (`scripts/sam_translate.py`, samtranslator from `.venv`), then "deployed"
@@ -33,6 +34,14 @@ const FUNCTIONS: [&str; 5] = [
 /// The scheduled completion tracker: no route, no rule, no reservation.
 const TRACKER: &str = "PasscodeTrackerFunction";
 
+/// The bulk function (`bulk-passcode`): two routes and a rule, no
+/// reservation; deployed only with the idempotency table.
+const BULK_FUNCTION_ID: &str = "BulkPasscodeFunction";
+
+/// The bulk function's routes (`passcode_core::action::BULK_ROUTES`), as
+/// route keys.
+const BULK_ROUTE_KEYS: [&str; 2] = ["POST /v1/bulk/{action}", "GET /v1/bulk/{action}/{batchId}"];
+
 /// The functions that record accepted actions in the actions table.
 const WRITES: [&str; 3] = [
     "ResetPasscodeFunction",
@@ -57,6 +66,12 @@ const BULK: [(&str, &str, &str); 2] = [
 
 /// The key of the stop switch item in the idempotency table (`shared/src/stop.rs`).
 const STOP_ITEM: &str = "bulk#stop";
+
+/// The condition that keeps a statement on the idempotency table to the
+/// bulk items (batches, hourly counts, stop switch).
+fn bulk_keys_only() -> Value {
+    json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["bulk#*"]}})
+}
 
 /// What the tracker's `EVENT_SOURCE` is and its policy allows.
 const EVENT_SOURCE: &str = "intune-passcode";
@@ -283,7 +298,11 @@ fn reference(id: &str) -> Value {
 fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     let stack = Deployed::with(&[]);
     let functions: Vec<_> = stack.of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), FUNCTIONS.len() + 1, "and the tracker");
+    assert_eq!(
+        functions.len(),
+        FUNCTIONS.len() + 2,
+        "and the tracker and the bulk function"
+    );
     for (id, function) in functions {
         let p = &function["Properties"];
         assert!(
@@ -306,7 +325,11 @@ fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     // Without reservations the routes use the two ApiThrottle parameters.
     let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
     let routes = stage["RouteSettings"].as_object().unwrap();
-    assert_eq!(routes.len(), 2 * FUNCTIONS.len(), "one setting per route");
+    assert_eq!(
+        routes.len(),
+        2 * FUNCTIONS.len() + BULK_ROUTE_KEYS.len(),
+        "one setting per route"
+    );
     for (route, limits) in routes {
         assert_eq!(limits["ThrottlingBurstLimit"], "10", "{route}");
         assert_eq!(limits["ThrottlingRateLimit"], "5", "{route}");
@@ -326,16 +349,26 @@ fn reservations_derive_the_route_limits() {
         let expected = if reads(id) { "7" } else { "4" };
         assert_eq!(stack.props(id)["ReservedConcurrentExecutions"], expected);
     }
-    // Overlapping tracker runs are safe (leases): it reserves nothing.
-    assert!(
-        stack
-            .props(TRACKER)
-            .get("ReservedConcurrentExecutions")
-            .is_none()
-    );
+    // Overlapping tracker runs are safe (leases): it reserves nothing. Nor
+    // does the bulk function, which only reads and queues.
+    for id in [TRACKER, BULK_FUNCTION_ID] {
+        assert!(
+            stack
+                .props(id)
+                .get("ReservedConcurrentExecutions")
+                .is_none(),
+            "{id}"
+        );
+    }
     let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
     let routes = stage["RouteSettings"].as_object().unwrap();
     for (route, limits) in routes {
+        if BULK_ROUTE_KEYS.contains(&route.as_str()) {
+            // No reservation: the ApiThrottle parameters' defaults.
+            assert_eq!(limits["ThrottlingBurstLimit"], "10", "{route}");
+            assert_eq!(limits["ThrottlingRateLimit"], "5", "{route}");
+            continue;
+        }
         let read_route = route.ends_with("/passcode-status")
             || route.ends_with("/passcode")
             || route.ends_with("/reveal-passcode");
@@ -386,6 +419,7 @@ fn failure_results_land_in_an_encrypted_queue() {
     );
     let prefixes: Vec<Value> = FUNCTIONS
         .iter()
+        .chain([&BULK_FUNCTION_ID])
         .map(|f| json!({"prefix": get_att(f, "Arn")}))
         .collect();
     assert_eq!(
@@ -403,7 +437,7 @@ fn failure_results_land_in_an_encrypted_queue() {
     );
     // The rule listens on the bus the functions send their failures to.
     assert_eq!(rule["EventBusName"], reference("EventBus"));
-    for function in FUNCTIONS {
+    for function in FUNCTIONS.iter().chain([&BULK_FUNCTION_ID]) {
         let config = stack.props(&format!("{function}EventInvokeConfig"));
         assert_eq!(
             config["DestinationConfig"]["OnFailure"]["Destination"],
@@ -422,6 +456,7 @@ fn failure_results_land_in_an_encrypted_queue() {
         .as_array()
         .unwrap();
     assert!(sources.contains(&get_att("FailedInvocationRule", "Arn")));
+    assert!(sources.contains(&get_att(&format!("{BULK_FUNCTION_ID}Requested"), "Arn")));
 }
 
 /// Names a rule's metrics carry: its name, and the bus unless it is the
@@ -464,7 +499,7 @@ fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> 
             BTreeSet::from([format!("QueueName={}", get_att(queue, "QueueName"))]),
         ));
     }
-    for function in FUNCTIONS {
+    for function in FUNCTIONS.iter().chain([&BULK_FUNCTION_ID]) {
         for metric in [
             "Errors",
             "Throttles",
@@ -490,7 +525,11 @@ fn expected_alarms(stack: &Deployed) -> Vec<(String, String, BTreeSet<String>)> 
         .of_type("AWS::Events::Rule")
         .map(|(id, _)| id)
         .collect();
-    assert_eq!(rules.len(), 5, "four request rules and the failure rule");
+    assert_eq!(
+        rules.len(),
+        6,
+        "four request rules, the bulk rule and the failure rule"
+    );
     for rule in rules {
         expected.push(key(
             "AWS/Events",
@@ -581,7 +620,7 @@ fn rule_alarms_follow_an_existing_bus() {
             .into_iter()
             .filter(|(k, _)| k.1 == "\"FailedInvocations\"")
             .collect();
-        assert_eq!(rule_alarms.len(), 5);
+        assert_eq!(rule_alarms.len(), 6);
         for ((_, _, dims), _) in rule_alarms {
             assert_eq!(
                 dims.contains(&format!("EventBusName=\"{bus}\"")),
@@ -599,8 +638,8 @@ fn log_groups_outlive_the_stack() {
     let groups: Vec<_> = stack.of_type("AWS::Logs::LogGroup").collect();
     assert_eq!(
         groups.len(),
-        FUNCTIONS.len() + 2,
-        "the functions, the tracker and the API access log"
+        FUNCTIONS.len() + 3,
+        "the functions, the tracker, the bulk function and the API access log"
     );
     for (id, group) in groups {
         assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
@@ -648,7 +687,7 @@ fn audit_export_writes_to_a_locked_bucket() {
         .collect();
     let function_groups: BTreeSet<String> = FUNCTIONS
         .iter()
-        .chain([&TRACKER])
+        .chain([&TRACKER, &BULK_FUNCTION_ID])
         .map(|f| stack.props(f)["LoggingConfig"]["LogGroup"].to_string())
         .collect();
     assert_eq!(
@@ -678,8 +717,8 @@ fn permissions_boundary_applies_to_every_role() {
     let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
     assert_eq!(
         roles.len(),
-        FUNCTIONS.len() + 4,
-        "the function roles, the tracker's and its schedule's, and two export roles"
+        FUNCTIONS.len() + 5,
+        "the function roles, the bulk function's, the tracker's and its schedule's, and two export roles"
     );
     for (id, role) in roles {
         assert_eq!(role["Properties"]["PermissionsBoundary"], BOUNDARY, "{id}");
@@ -751,8 +790,8 @@ fn function_role(stack: &Deployed, function: &str) -> String {
 }
 
 /// The statements of a function's role whose resources are the actions
-/// table or one of its indexes.
-fn on_actions_table(stack: &Deployed, function: &str) -> Vec<(Vec<String>, Vec<Value>)> {
+/// table or one of its indexes, as (actions, resources, condition).
+fn on_actions_table(stack: &Deployed, function: &str) -> Vec<(Vec<String>, Vec<Value>, Value)> {
     granted(stack, &function_role(stack, function))
         .into_iter()
         .filter(|(_, resources, _)| {
@@ -760,7 +799,6 @@ fn on_actions_table(stack: &Deployed, function: &str) -> Vec<(Vec<String>, Vec<V
                 .iter()
                 .any(|r| r.to_string().contains("ActionsTable"))
         })
-        .map(|(actions, resources, _)| (actions, resources))
         .collect()
 }
 
@@ -815,15 +853,18 @@ fn actions_table_has_the_keys_and_index_the_code_uses() {
 }
 
 /// The table does not depend on the idempotency table: tracking works
-/// without it. ACTIONS_TABLE reaches exactly the functions that use it.
+/// without it. ACTIONS_TABLE reaches exactly the functions that use it (the
+/// bulk function records its batches there, when it is deployed).
 #[test]
 fn actions_table_reaches_the_writers_the_status_and_the_tracker() {
     for idempotency in ["enabled", "disabled"] {
         let stack = Deployed::with(&[("IdempotencyTable", idempotency)]);
         for (id, function) in stack.of_type("AWS::Lambda::Function") {
             let variable = function["Properties"]["Environment"]["Variables"].get("ACTIONS_TABLE");
-            let expected =
-                WRITES.contains(&id.as_str()) || id == "PasscodeStatusFunction" || id == TRACKER;
+            let expected = WRITES.contains(&id.as_str())
+                || id == "PasscodeStatusFunction"
+                || id == TRACKER
+                || id == BULK_FUNCTION_ID;
             if expected {
                 assert_eq!(variable, Some(&reference("ActionsTable")), "{id}");
             } else {
@@ -833,29 +874,44 @@ fn actions_table_reaches_the_writers_the_status_and_the_tracker() {
     }
 }
 
-/// Writers add items and do nothing else with them; the status queries the
-/// table by device, not the index; reveal-passcode never touches it.
+/// Writers add items and do nothing else with them, except that the two
+/// bulk consumers bring a finished batch's record forward (an update of
+/// "bulk#..." records only); the bulk function adds its batch records and
+/// nothing else; the status queries the table by device, not the index;
+/// reveal-passcode never touches it. Without the idempotency table there
+/// are no batches, and no bulk rights.
 #[test]
 fn actions_table_rights_per_function() {
-    let stack = Deployed::with(&[]);
     let table = get_att("ActionsTable", "Arn");
-    for function in WRITES {
+    let grant =
+        |action: &str, condition: Value| (vec![action.to_string()], vec![table.clone()], condition);
+    for idempotency in ["enabled", "disabled"] {
+        let stack = Deployed::with(&[("IdempotencyTable", idempotency)]);
+        let bulk = idempotency == "enabled";
+        for function in WRITES {
+            let mut expected = vec![grant("dynamodb:PutItem", Value::Null)];
+            if bulk && BULK.iter().any(|(_, f, _)| *f == function) {
+                expected.push(grant("dynamodb:UpdateItem", bulk_keys_only()));
+            }
+            assert_eq!(on_actions_table(&stack, function), expected, "{function}");
+        }
+        if bulk {
+            assert_eq!(
+                on_actions_table(&stack, BULK_FUNCTION_ID),
+                vec![grant("dynamodb:PutItem", bulk_keys_only())]
+            );
+        }
         assert_eq!(
-            on_actions_table(&stack, function),
-            vec![(vec!["dynamodb:PutItem".to_string()], vec![table.clone()])],
-            "{function}"
+            on_actions_table(&stack, "PasscodeStatusFunction"),
+            vec![grant("dynamodb:Query", Value::Null)]
         );
+        assert!(on_actions_table(&stack, "RevealPasscodeFunction").is_empty());
     }
-    assert_eq!(
-        on_actions_table(&stack, "PasscodeStatusFunction"),
-        vec![(vec!["dynamodb:Query".to_string()], vec![table.clone()])]
-    );
-    assert!(on_actions_table(&stack, "RevealPasscodeFunction").is_empty());
 }
 
 /// The tracker may query the open-actions index (not the table), read and
-/// update items, read the Graph secret and put its own events on the
-/// project's bus; nothing else.
+/// update items, read the bulk batches, read the Graph secret and put its
+/// own events on the project's bus; nothing else.
 #[test]
 fn tracker_policy_is_least_privilege() {
     for (bus, expected_bus) in [
@@ -895,13 +951,19 @@ fn tracker_policy_is_least_privilege() {
             )],
             "the index only"
         );
-        for action in ["dynamodb:GetItem", "dynamodb:UpdateItem"] {
-            assert_eq!(
-                by_action[action],
-                vec![(vec![get_att("ActionsTable", "Arn")], Value::Null)],
-                "{action}"
-            );
-        }
+        assert_eq!(
+            by_action["dynamodb:UpdateItem"],
+            vec![(vec![get_att("ActionsTable", "Arn")], Value::Null)]
+        );
+        // Its own items, and the bulk batches it reports (nothing else of
+        // the idempotency table).
+        assert_eq!(
+            by_action["dynamodb:GetItem"],
+            vec![
+                (vec![get_att("ActionsTable", "Arn")], Value::Null),
+                (vec![get_att("IdempotencyRecords", "Arn")], bulk_keys_only()),
+            ]
+        );
         let puts = &by_action["events:PutEvents"];
         assert_eq!(puts.len(), 1);
         let (resources, condition) = &puts[0];
@@ -909,7 +971,11 @@ fn tracker_policy_is_least_privilege() {
         assert_eq!(condition["StringEquals"]["events:source"], EVENT_SOURCE);
         assert_eq!(
             condition["StringEquals"]["events:detail-type"],
-            json!(["Passcode Action Completed", "Passcode Action Expired"])
+            json!([
+                "Passcode Action Completed",
+                "Passcode Action Expired",
+                "Passcode Bulk Action Completed"
+            ])
         );
 
         // The function sends to that bus, with the source its policy allows.
@@ -921,6 +987,7 @@ fn tracker_policy_is_least_privilege() {
         };
         assert_eq!(env["EVENT_BUS_NAME"], bus_name);
         assert_eq!(env["EVENT_SOURCE"], EVENT_SOURCE);
+        assert_eq!(env["IDEMPOTENCY_TABLE"], reference("IdempotencyRecords"));
         // No destinations: SAM would otherwise add PutEvents on the bus
         // without the source condition, and post every run's result.
         let config = stack.props(&format!("{TRACKER}EventInvokeConfig"));
@@ -1103,7 +1170,8 @@ fn bulk_queues_are_mapped_to_their_own_function() {
 /// Each consumer's role may receive and delete messages of its own queue
 /// only: no AWS managed SQS policy (SAM's "SQS" event would attach
 /// AWSLambdaSQSQueueExecutionRole, on every queue), no rights on the other
-/// bulk queue or on a dead-letter queue. No other function polls a queue.
+/// bulk queue or on a dead-letter queue. No other function polls a queue;
+/// the bulk function only sends, to the two bulk queues.
 #[test]
 fn bulk_pollers_read_only_their_own_queue() {
     let stack = Deployed::with(&[]);
@@ -1124,7 +1192,7 @@ fn bulk_pollers_read_only_their_own_queue() {
         }
         by_action
     };
-    for function in FUNCTIONS.iter().copied().chain([TRACKER]) {
+    for function in FUNCTIONS.iter().copied().chain([TRACKER, BULK_FUNCTION_ID]) {
         let role = stack.props(&function_role(&stack, function));
         for arn in items(&role["ManagedPolicyArns"]) {
             if let Some(arn) = arn.as_str() {
@@ -1132,6 +1200,15 @@ fn bulk_pollers_read_only_their_own_queue() {
             }
         }
         let grants = sqs_grants(function);
+        if function == BULK_FUNCTION_ID {
+            let queues: Vec<Value> = BULK.iter().map(|(q, _, _)| get_att(q, "Arn")).collect();
+            assert_eq!(
+                grants,
+                BTreeMap::from([("sqs:SendMessage".to_string(), queues)]),
+                "{function}"
+            );
+            continue;
+        }
         match BULK.iter().find(|(_, f, _)| *f == function) {
             Some((queue, _, _)) => {
                 assert_eq!(
@@ -1187,7 +1264,9 @@ fn bulk_queues_have_dead_letter_queues() {
 
 /// Every write function paces its POSTs with the shared budget and is
 /// told how often to read the stop switch; the read functions and the
-/// tracker send no writes and get neither.
+/// tracker send no writes and get neither. The bulk function sends no
+/// writes either but reads the stop switch (a stopped bulk request queues
+/// nothing).
 #[test]
 fn write_functions_get_the_budget_and_the_stop_check() {
     let stack = Deployed::with(&[("WriteBudgetPer20s", "50"), ("BulkStopCheckSeconds", "30")]);
@@ -1195,6 +1274,9 @@ fn write_functions_get_the_budget_and_the_stop_check() {
         let env = &function["Properties"]["Environment"]["Variables"];
         if WRITES.contains(&id.as_str()) {
             assert_eq!(env["WRITE_BUDGET_PER_20S"], "50", "{id}");
+            assert_eq!(env["BULK_STOP_CHECK_SECONDS"], "30", "{id}");
+        } else if id == BULK_FUNCTION_ID {
+            assert!(env.get("WRITE_BUDGET_PER_20S").is_none(), "{id}");
             assert_eq!(env["BULK_STOP_CHECK_SECONDS"], "30", "{id}");
         } else {
             assert!(env.get("WRITE_BUDGET_PER_20S").is_none(), "{id}");
@@ -1256,16 +1338,25 @@ fn budget_and_stop_switch_rights_on_the_idempotency_table() {
             assert!(!rights.contains_key(broader), "{function}: {broader}");
         }
     }
-    for function in ["PasscodeStatusFunction", "RevealPasscodeFunction", TRACKER] {
+    for function in ["PasscodeStatusFunction", "RevealPasscodeFunction"] {
         assert!(on_table(&stack, function).is_empty(), "{function}");
     }
+    assert_eq!(
+        on_table(&stack, TRACKER),
+        BTreeMap::from([("dynamodb:GetItem".to_string(), vec![bulk_keys_only()])]),
+        "the tracker reads the bulk batches only"
+    );
 
     let without = Deployed::with(&[("IdempotencyTable", "disabled")]);
     assert!(!without.resources.contains_key("IdempotencyRecords"));
-    for (queue, function, _) in BULK {
+    for (queue, _, _) in BULK {
         // The queue is still taken (without brake and budget; the README
-        // says so), and the role still names only existing policies.
+        // says so).
         assert!(without.resources.contains_key(queue));
+    }
+    // Every role still names only existing policies (the consumers lose the
+    // stop switch's, the tracker the bulk batches').
+    for (function, _) in without.of_type("AWS::Lambda::Function") {
         let role = without.props(&function_role(&without, function));
         for arn in items(&role["ManagedPolicyArns"]) {
             if let Some(id) = arn.get("Ref").and_then(Value::as_str) {
@@ -1334,4 +1425,261 @@ fn bulk_queue_alarms() {
         assert_eq!(backlog["AlarmActions"], json!([TOPIC]));
         assert_eq!(backlog["OKActions"], json!([TOPIC]));
     }
+}
+
+/// bulk-passcode reads and writes only the bulk items of the idempotency
+/// table (batches, hourly counts, stop switch), adds its batch records to
+/// the action log, sends to the two bulk queues and reads the Graph secret.
+/// It puts no events itself: the only events:PutEvents on its role is the
+/// one SAM adds for the destinations on the bus, as for every request
+/// function.
+#[test]
+fn bulk_function_rights_are_least_privilege() {
+    let stack = Deployed::with(&[]);
+    let role = function_role(&stack, BULK_FUNCTION_ID);
+    let mut by_action: BTreeMap<String, Vec<(Vec<Value>, Value)>> = BTreeMap::new();
+    for (actions, resources, condition) in granted(&stack, &role) {
+        for action in actions {
+            by_action
+                .entry(action)
+                .or_default()
+                .push((resources.clone(), condition.clone()));
+        }
+    }
+    assert_eq!(
+        by_action.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "events:PutEvents",
+            "secretsmanager:GetSecretValue",
+            "sqs:SendMessage",
+        ],
+        "{by_action:?}"
+    );
+    let bulk_items = (vec![get_att("IdempotencyRecords", "Arn")], bulk_keys_only());
+    for action in [
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    ] {
+        assert_eq!(by_action[action], vec![bulk_items.clone()], "{action}");
+    }
+    // Its batch records in the action log, "bulk#..." keys only there too.
+    assert_eq!(
+        by_action["dynamodb:PutItem"],
+        vec![
+            bulk_items,
+            (vec![get_att("ActionsTable", "Arn")], bulk_keys_only())
+        ]
+    );
+    let queues: Vec<Value> = BULK.iter().map(|(q, _, _)| get_att(q, "Arn")).collect();
+    assert_eq!(by_action["sqs:SendMessage"], vec![(queues, Value::Null)]);
+
+    // The secret and the destinations' PutEvents are exactly what
+    // reset-passcode has.
+    let reset = granted(&stack, &function_role(&stack, "ResetPasscodeFunction"));
+    let reset_grants = |wanted: &str| -> Vec<(Vec<Value>, Value)> {
+        reset
+            .iter()
+            .filter(|(actions, _, _)| actions.iter().any(|a| a == wanted))
+            .map(|(_, resources, condition)| (resources.clone(), condition.clone()))
+            .collect()
+    };
+    for action in ["secretsmanager:GetSecretValue", "events:PutEvents"] {
+        assert_eq!(by_action[action], reset_grants(action), "{action}");
+    }
+    // The PutEvents comes from SAM's destination policies only, never from
+    // a policy of this template.
+    let p = stack.props(&role);
+    let inline: Vec<String> = items(&p["Policies"])
+        .iter()
+        .map(|policy| scalar(&policy["PolicyName"]))
+        .collect();
+    assert_eq!(
+        inline,
+        [
+            format!("{BULK_FUNCTION_ID}EventInvokeConfigOnSuccessEventBridgePolicy"),
+            format!("{BULK_FUNCTION_ID}EventInvokeConfigOnFailureEventBridgePolicy"),
+        ]
+    );
+    for arn in items(&p["ManagedPolicyArns"]) {
+        if let Some(id) = arn.get("Ref").and_then(Value::as_str) {
+            let document = stack.props(id)["PolicyDocument"].to_string();
+            assert!(!document.contains("events:"), "{id}: {document}");
+        }
+    }
+}
+
+/// The bulk function gets the Graph settings of the other functions, its
+/// table, the two queues, its three brakes and the stop switch's interval,
+/// and runs like the other request functions.
+#[test]
+fn bulk_function_environment_and_limits() {
+    let stack = Deployed::with(&[
+        ("BulkMaxDevices", "300"),
+        ("BulkMaxDevicesPerHour", "900"),
+        ("BulkExpectedCountAbove", "5"),
+        ("BulkStopCheckSeconds", "30"),
+    ]);
+    let p = stack.props(BULK_FUNCTION_ID);
+    let reset = stack.props("ResetPasscodeFunction");
+    for key in [
+        "Runtime",
+        "Architectures",
+        "Handler",
+        "Timeout",
+        "MemorySize",
+    ] {
+        assert_eq!(p[key], reset[key], "{key}");
+    }
+    assert_eq!(p["Architectures"], json!(["arm64"]));
+    assert_eq!(p["Runtime"], "provided.al2023");
+    assert!(
+        p["Timeout"].as_u64().unwrap() <= 30,
+        "an HTTP API waits 30 s at most: {}",
+        p["Timeout"]
+    );
+    assert_eq!(
+        p["LoggingConfig"]["LogGroup"],
+        reference("BulkPasscodeLogGroup")
+    );
+    let env = &p["Environment"]["Variables"];
+    let reset_env = &reset["Environment"]["Variables"];
+    for key in [
+        "GRAPH_SECRET_ID",
+        "GRAPH_CLOUD",
+        "PENDING_WINDOW_MINUTES",
+        "METRICS_NAMESPACE",
+        "IDEMPOTENCY_TABLE",
+        "ACTIONS_TABLE",
+    ] {
+        assert_eq!(env[key], reset_env[key], "{key}");
+    }
+    assert_eq!(env["IDEMPOTENCY_TABLE"], reference("IdempotencyRecords"));
+    assert_eq!(env["BULK_RESET_QUEUE_URL"], reference("BulkResetQueue"));
+    assert_eq!(env["BULK_REMOVE_QUEUE_URL"], reference("BulkRemoveQueue"));
+    assert_eq!(env["BULK_MAX_DEVICES"], "300");
+    assert_eq!(env["BULK_MAX_DEVICES_PER_HOUR"], "900");
+    assert_eq!(env["BULK_EXPECTED_COUNT_ABOVE"], "5");
+    assert_eq!(env["BULK_STOP_CHECK_SECONDS"], "30");
+    assert_eq!(env["REQUIRED_ROLE"], "Passcode.Bulk");
+
+    // The defaults the design settles on.
+    let template = translate(&[]);
+    let parameters = &template["Parameters"];
+    let range = |name: &str| {
+        let p = &parameters[name];
+        (
+            p["Default"].clone(),
+            p["MinValue"].clone(),
+            p["MaxValue"].clone(),
+        )
+    };
+    assert_eq!(range("BulkMaxDevices"), (json!(500), json!(1), json!(1000)));
+    assert_eq!(
+        range("BulkMaxDevicesPerHour"),
+        (json!(2000), json!(1), json!(36000))
+    );
+    assert_eq!(
+        range("BulkExpectedCountAbove"),
+        (json!(20), json!(0), json!(1000))
+    );
+}
+
+/// The bulk rule takes "Passcode Bulk Action Requested" on the project's
+/// bus and is delivered like the single-request rules (retries, dead-letter
+/// queue); the function's results go to the bus like theirs.
+#[test]
+fn bulk_rule_and_results_mirror_the_request_functions() {
+    for bus in ["", "ops-bus"] {
+        let stack = Deployed::with(&[("EventBusName", bus)]);
+        let rule = stack.props(&format!("{BULK_FUNCTION_ID}Requested"));
+        let reset = stack.props("ResetPasscodeFunctionRequested");
+        assert_eq!(rule["EventBusName"], reset["EventBusName"], "{bus:?}");
+        assert_eq!(
+            rule["Name"],
+            json!({"Fn::Sub": "${NamePrefix}bulk-passcode-requested"})
+        );
+        assert_eq!(
+            rule["EventPattern"],
+            json!({
+                "detail-type": ["Passcode Bulk Action Requested"],
+                "detail": {"action": ["resetPasscode", "removePasscode"]}
+            })
+        );
+        let target = &rule["Targets"][0];
+        assert_eq!(target["Arn"], get_att(BULK_FUNCTION_ID, "Arn"));
+        for key in ["RetryPolicy", "DeadLetterConfig"] {
+            assert_eq!(target[key], reset["Targets"][0][key], "{key}");
+        }
+        let config = stack.props(&format!("{BULK_FUNCTION_ID}EventInvokeConfig"));
+        let reset_config = stack.props("ResetPasscodeFunctionEventInvokeConfig");
+        for key in [
+            "DestinationConfig",
+            "MaximumRetryAttempts",
+            "MaximumEventAgeInSeconds",
+        ] {
+            assert_eq!(config[key], reset_config[key], "{bus:?}: {key}");
+        }
+    }
+}
+
+/// Without the idempotency table there is no bulk function: nothing of the
+/// stack (routes, rule, dead-letter queue policy, failure rule, alarms,
+/// audit export) refers to it, the tracker gets an empty table name, and
+/// the bulk outputs are left out with it.
+#[test]
+fn bulk_function_needs_the_idempotency_table() {
+    let stack = Deployed::with(&[("IdempotencyTable", "disabled"), ("AuditExport", "enabled")]);
+    let everything = serde_json::to_string(&stack.resources).unwrap();
+    for name in [
+        BULK_FUNCTION_ID,
+        "BulkPasscodeLogGroup",
+        "BulkRequestPolicy",
+        "BulkBatchReadPolicy",
+        "BulkBatchDuePolicy",
+    ] {
+        assert!(!stack.resources.contains_key(name), "{name} deployed");
+        assert!(!everything.contains(name), "{name} still referred to");
+    }
+    let stage = stack.props("PasscodeApiApiGatewayDefaultStage");
+    for route in BULK_ROUTE_KEYS {
+        assert!(stage["RouteSettings"].get(route).is_none(), "{route}");
+    }
+    let paths = &stack.props("PasscodeApi")["Body"]["paths"];
+    for path in ["/v1/bulk/{action}", "/v1/bulk/{action}/{batchId}"] {
+        assert!(
+            paths
+                .get(path)
+                .and_then(Value::as_object)
+                .is_none_or(|operations| operations.is_empty()),
+            "{path}: {}",
+            paths[path]
+        );
+    }
+    assert_eq!(
+        stack.props(TRACKER)["Environment"]["Variables"]["IDEMPOTENCY_TABLE"],
+        ""
+    );
+
+    let template = translate(&[]);
+    for (name, output) in template["Outputs"].as_object().unwrap() {
+        let text = output.to_string();
+        if text.contains(BULK_FUNCTION_ID) || text.contains("/v1/bulk/") {
+            assert_eq!(output["Condition"], "UseIdempotencyTable", "{name}");
+        }
+    }
+    assert!(
+        template["Outputs"]["BulkResetUrl"]["Value"]
+            .to_string()
+            .contains("/v1/bulk/reset-passcode")
+    );
+    assert!(
+        template["Outputs"]["BulkRemoveUrl"]["Value"]
+            .to_string()
+            .contains("/v1/bulk/remove-passcode")
+    );
 }
