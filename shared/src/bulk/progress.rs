@@ -88,7 +88,9 @@ pub(super) async fn progress(store: &BatchStore, action: Action, batch_id: &str)
     .into_iter()
     .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), json!(v))))
     .collect();
-    body.as_object_mut().map(|b| b.extend(optional));
+    if let Some(body) = body.as_object_mut() {
+        body.extend(optional);
+    }
     body["message"] = json!(format!(
         "{sent} of {} devices were sent; {queued} are still queued (waiting for the write budget, being retried, or in the dead-letter queue). Devices stopped by the bulk stop switch show \"bulkStopped\".",
         sent_ids.len()

@@ -92,7 +92,7 @@ impl RequestReader for BulkReader {
         MAX_BULK_BODY_BYTES
     }
 
-    fn from_api(&self, params: &RouteParams, body: Map<String, Value>) -> Result<BulkCall, ServiceError> {
+    fn read_api(&self, params: &RouteParams, body: Map<String, Value>) -> Result<BulkCall, ServiceError> {
         let action = route_action(params.get("action").unwrap_or_default())?;
         match params.get("batchId") {
             Some(batch_id) => Ok(BulkCall::Progress {
@@ -103,7 +103,7 @@ impl RequestReader for BulkReader {
         }
     }
 
-    fn from_detail(&self, detail: &Map<String, Value>) -> Result<BulkCall, ServiceError> {
+    fn read_detail(&self, detail: &Map<String, Value>) -> Result<BulkCall, ServiceError> {
         let action = match detail.get("action").and_then(Value::as_str) {
             Some(name) => Action::from_event_action(name)
                 .filter(|a| a.bulk_capable())

@@ -79,5 +79,5 @@ pub(super) fn api_request<R: RequestReader>(
             "\"action\" is only used in EventBridge events; the route already names the action",
         ));
     }
-    reader.from_api(&params, body)
+    reader.read_api(&params, body)
 }

@@ -9,7 +9,7 @@ pub(super) fn parse<R: RequestReader>(reader: &R, payload: &Map<String, Value>) 
     Parsed {
         source: Source::Direct,
         caller: Caller::direct(),
-        request: reader.from_detail(payload),
+        request: reader.read_detail(payload),
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) fn parse<R: RequestReader>(reader: &R, ev: EventBridgeEvent<Value>) -
         )))
     } else {
         match &ev.detail {
-            Value::Object(detail) => reader.from_detail(detail),
+            Value::Object(detail) => reader.read_detail(detail),
             _ => Err(ServiceError::invalid(
                 "the event's detail must be a JSON object",
             )),

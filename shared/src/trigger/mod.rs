@@ -60,13 +60,13 @@ pub(crate) trait RequestReader {
         crate::request::MAX_BODY_BYTES
     }
     /// An API call on one of [`Self::routes`], with its body.
-    fn from_api(
+    fn read_api(
         &self,
         params: &RouteParams,
         body: Map<String, Value>,
     ) -> Result<Self::Request, ServiceError>;
     /// An EventBridge `detail` or a direct payload.
-    fn from_detail(&self, detail: &Map<String, Value>) -> Result<Self::Request, ServiceError>;
+    fn read_detail(&self, detail: &Map<String, Value>) -> Result<Self::Request, ServiceError>;
     /// The validated `requestedBy` of an event or direct request.
     fn requested_by(request: &Self::Request) -> Option<String>;
 }

@@ -143,7 +143,7 @@ fn match_template(
 }
 
 /// `deviceId` of `{deviceId}`; `None` for a literal segment or a greedy one.
-fn placeholder<'s>(segment: &'s str) -> Option<&'s str> {
+fn placeholder(segment: &str) -> Option<&str> {
     segment
         .strip_prefix('{')
         .and_then(|s| s.strip_suffix('}'))

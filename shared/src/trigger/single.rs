@@ -19,7 +19,7 @@ impl RequestReader for Action {
         EVENT_DETAIL_TYPE
     }
 
-    fn from_api(
+    fn read_api(
         &self,
         params: &RouteParams,
         body: Map<String, Value>,
@@ -33,7 +33,7 @@ impl RequestReader for Action {
 
     /// It must name this function's action, and may say who is behind it
     /// (`requestedBy`).
-    fn from_detail(&self, detail: &Map<String, Value>) -> Result<PasscodeRequest, ServiceError> {
+    fn read_detail(&self, detail: &Map<String, Value>) -> Result<PasscodeRequest, ServiceError> {
         let action = *self;
         match detail.get("action").and_then(Value::as_str) {
             Some(name) if name == action.event_action() => {}

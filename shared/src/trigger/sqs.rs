@@ -46,7 +46,7 @@ fn read(action: Action, record: &Value) -> QueuedRequest {
         Some(Ok(Value::Object(mut body))) => match take_batch_id(&mut body) {
             Ok(batch_id) => {
                 caller.batch_id = batch_id;
-                action.from_detail(&body)
+                action.read_detail(&body)
             }
             Err(e) => Err(e),
         },

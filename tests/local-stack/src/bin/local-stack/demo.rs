@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::show::{self, Verdict};
 
+mod bulk;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 const ADMIN: &str = "arn:aws:iam::000000000000:user/local-admin";
 
@@ -168,7 +170,7 @@ impl Tour {
             json!({"action": Action::Status.event_action(), "device": {"id": kiosk}}),
         )
         .await;
-        Ok(())
+        self.bulk_story().await
     }
 
     async fn api(
