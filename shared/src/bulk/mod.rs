@@ -27,6 +27,8 @@ pub(crate) mod store;
 #[cfg(feature = "bulk")]
 mod plan;
 #[cfg(feature = "bulk")]
+mod pool;
+#[cfg(feature = "bulk")]
 mod progress;
 #[cfg(feature = "bulk")]
 mod queue;
@@ -153,8 +155,59 @@ mod app {
             .request
             .as_ref()
             .map_or("bulk", |call| call.action().event_action());
-        let answer = result.as_ref().map(|a| (a.status, a.body.clone()));
+        let answer = result.as_ref().map(|a| {
+            let body = if parsed.source.is_api() {
+                a.body.clone()
+            } else {
+                compact(a.body.clone())
+            };
+            (a.status, body)
+        });
         crate::response::render_answer(parsed.source, action, &context.request_id, answer)
+    }
+
+    /// Most device lines in an EventBridge or direct answer.
+    const EVENT_ANSWER_LINES: usize = 100;
+
+    /// An EventBridge or direct answer travels on: to the function's
+    /// destination (an event of at most 256 KB) or into a Step Functions
+    /// state (the same limit). A long device list keeps only the devices
+    /// that need a look (not sent, or not accepted), at most
+    /// [`EVENT_ANSWER_LINES`]; the progress route has them all.
+    fn compact(mut body: Value) -> Value {
+        let Some(lines) = body.get_mut("devices").and_then(Value::as_array_mut) else {
+            return body;
+        };
+        if lines.len() <= EVENT_ANSWER_LINES {
+            return body;
+        }
+        let total = lines.len();
+        let fine = |l: &Value| {
+            l["result"] == "send" && (l.get("state").is_none() || l["state"] == "accepted")
+        };
+        lines.retain(|l| !fine(l));
+        lines.truncate(EVENT_ANSWER_LINES);
+        let kept = lines.len();
+        body["devicesOmitted"] = Value::from(total - kept);
+        body
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        #[test]
+        fn long_event_answers_keep_the_devices_that_need_a_look() {
+            let mut lines: Vec<Value> = (0..300).map(|i| json!({"result": "send", "deviceId": i})).collect();
+            lines[7] = json!({"result": "refused", "code": "unsupportedPlatform"});
+            lines[9] = json!({"result": "send", "state": "bulkStopped"});
+            let body = compact(json!({"outcome": "queued", "devices": lines}));
+            assert_eq!(body["devices"].as_array().unwrap().len(), 2);
+            assert_eq!(body["devicesOmitted"], 298);
+            let short = compact(json!({"devices": [{"result": "send"}]}));
+            assert!(short.get("devicesOmitted").is_none());
+        }
     }
 
     /// One audit line per bulk call; each device's queued request has its

@@ -17,14 +17,9 @@ use crate::handler::pending_reset;
 use crate::lookup;
 use crate::request::DeviceRef;
 use crate::retry::Deadline;
-use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Duration;
-
-/// Lookups running at once: well within Intune's read limits, and a
-/// 500-device plan fits API Gateway's 29 seconds.
-const CONCURRENT_LOOKUPS: usize = 8;
 
 /// What happens to one device of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,11 +119,10 @@ pub async fn plan(
         Targets::Devices(refs) => refs.clone(),
         Targets::AllOfUser(upn) => users_devices(graph, upn, checks.max_devices, deadline).await?,
     };
-    let lines: Vec<Result<Line, ServiceError>> = stream::iter(refs)
-        .map(|reference| check_one(graph, reference, checks, deadline))
-        .buffered(CONCURRENT_LOOKUPS)
-        .collect()
-        .await;
+    let lines = super::pool::map_all(refs, |reference| {
+        check_one(graph, reference, checks, deadline)
+    })
+    .await;
     let mut lines = lines.into_iter().collect::<Result<Vec<_>, _>>()?;
     mark_duplicates(&mut lines);
     Ok(lines)

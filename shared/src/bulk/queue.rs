@@ -7,12 +7,10 @@
 use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use futures_util::stream::{self, StreamExt};
 use std::time::Duration;
 
 /// SQS takes at most ten messages per call.
 const PER_CALL: usize = 10;
-const CONCURRENT_CALLS: usize = 4;
 /// Attempts per message; SQS reports a failed entry without failing the call.
 const ATTEMPTS: u32 = 3;
 
@@ -46,11 +44,10 @@ impl BulkQueues {
     pub async fn send(&self, action: Action, bodies: Vec<String>) -> Result<(), ServiceError> {
         let url = self.url(action)?;
         let chunks: Vec<Vec<String>> = bodies.chunks(PER_CALL).map(<[String]>::to_vec).collect();
-        let failed: usize = stream::iter(chunks)
-            .map(|chunk| self.send_chunk(url, chunk))
-            .buffer_unordered(CONCURRENT_CALLS)
-            .fold(0, |sum, failed| async move { sum + failed })
-            .await;
+        let failed: usize = super::pool::map_all(chunks, |chunk| self.send_chunk(url, chunk))
+            .await
+            .into_iter()
+            .sum();
         if failed == 0 {
             return Ok(());
         }
