@@ -512,3 +512,60 @@ async fn a_finished_batch_is_reported_once_on_the_bus() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_batch_left_half_queued_is_finished_by_its_repeat() {
+    let b = Bulk::start(&[]).await;
+    let kiosks = b.q.kiosks(3, "b0000006").await;
+    // The first attempt cannot reach its queue (a queue URL that does not
+    // exist): the batch is recorded, its messages are not.
+    let missing = b.q.queue_url.replace("bulk-reset-", "missing-");
+    let broken =
+        b.q.world
+            .stack
+            .spawn_bulk(&[("BULK_RESET_QUEUE_URL", &missing)])
+            .await
+            .unwrap();
+    let body =
+        json!({"devices": ids(&kiosks), "reason": reason(), "idempotencyKey": "half-queued"});
+    let first = Reply::from(
+        broken
+            .invoke(submit_event(&body, &Caller::iam(HELPDESK)), TIMEOUT)
+            .await,
+    );
+    first.assert_error(503, "queueUnavailable");
+    assert!(
+        first.error_message().contains("same idempotencyKey"),
+        "{}",
+        first.error_message()
+    );
+    broken.kill().await;
+
+    // Soon after, a repeat finds the first attempt possibly still sending
+    // and queues nothing more.
+    let soon = b.submit(body.clone()).await;
+    assert_eq!(
+        (soon.status, &soon.body["replayed"]),
+        (202, &json!(true)),
+        "{:#}",
+        soon.body
+    );
+    assert_eq!(b.queued_messages().await, 0);
+    // A minute later the first attempt is over: the repeat queues it all.
+    b.q.world.stack.set_clock_offset(90).await.unwrap();
+    let later = b.submit(body).await;
+    assert_eq!(later.status, 202, "{:#}", later.body);
+    assert_eq!(b.queued_messages().await, 3);
+    b.q.deliver_all().await;
+    for id in &kiosks {
+        assert_eq!(b.q.world.posts(id).await, 1, "one POST for {id}");
+    }
+    let batch_id = later.body["batchId"].as_str().unwrap().to_string();
+    let progress = b.progress(&batch_id).await;
+    assert_eq!(
+        progress.body["counts"]["outcomes"],
+        json!({"accepted": 3}),
+        "{:#}",
+        progress.body
+    );
+}
