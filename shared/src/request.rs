@@ -240,16 +240,7 @@ pub fn parse_request(
     }
     let dry_run = optional_flag(body, "dryRun")?;
     let replace_pending = optional_flag(body, "replacePending")?;
-    let idempotency_key = optional_text(body, "idempotencyKey", 128)?;
-    if let Some(key) = &idempotency_key
-        && !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-    {
-        return Err(ServiceError::invalid(
-            "\"idempotencyKey\" may contain only letters, digits and - _ . :",
-        ));
-    }
+    let idempotency_key = idempotency_key(body)?;
 
     Ok(PasscodeRequest {
         device,
@@ -260,6 +251,21 @@ pub fn parse_request(
         replace_pending,
         idempotency_key,
     })
+}
+
+/// `idempotencyKey`: up to 128 of letters, digits and `- _ . :`.
+pub(crate) fn idempotency_key(body: &Map<String, Value>) -> Result<Option<String>, ServiceError> {
+    let key = optional_text(body, "idempotencyKey", 128)?;
+    if let Some(key) = &key
+        && !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+    {
+        return Err(ServiceError::invalid(
+            "\"idempotencyKey\" may contain only letters, digits and - _ . :",
+        ));
+    }
+    Ok(key)
 }
 
 /// `true` / `false`, absent or null meaning false.

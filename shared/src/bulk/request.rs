@@ -6,7 +6,8 @@
 use crate::action::{Action, BULK_DETAIL_TYPE, BULK_FUNCTION, BULK_ROUTES};
 use crate::error::ServiceError;
 use crate::request::{
-    DeviceRef, MAX_REASON_CHARS, clip, optional_flag, optional_text, parse_device, validate_upn,
+    DeviceRef, MAX_REASON_CHARS, clip, idempotency_key, optional_flag, optional_text, parse_device,
+    validate_upn,
 };
 use crate::trigger::{RequestReader, RouteParams, Routes};
 use serde_json::{Map, Value};
@@ -172,16 +173,7 @@ impl BulkReader {
                 "\"reason\" is required (1 to 500 characters): say why these passcodes are being changed, for the audit trail",
             )
         })?;
-        let idempotency_key = optional_text(body, "idempotencyKey", 128)?;
-        if let Some(key) = &idempotency_key
-            && !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-        {
-            return Err(ServiceError::invalid(
-                "\"idempotencyKey\" may contain only letters, digits and - _ . :",
-            ));
-        }
+        let idempotency_key = idempotency_key(body)?;
         let expected_count = match body.get("expectedCount") {
             None | Some(Value::Null) => None,
             Some(v) => Some(

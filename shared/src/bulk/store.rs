@@ -40,9 +40,6 @@ pub struct Batch {
     pub idempotency_key: Option<String>,
     pub replace_pending: bool,
     pub to_send: i64,
-    pub settled: i64,
-    /// Settled devices per outcome (`accepted`, `bulkStopped`, ...).
-    pub outcomes: Vec<(String, i64)>,
 }
 
 pub const SENDING: &str = "sending";
@@ -236,16 +233,6 @@ fn batch_to_item(b: &Batch) -> Item {
 
 fn batch_from_item(batch_id: &str, item: &Item) -> Batch {
     let t = |name: &str| text(item, name);
-    let mut outcomes: Vec<(String, i64)> = item
-        .get("outcomes")
-        .and_then(|v| v.as_m().ok())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    outcomes.sort();
     Batch {
         batch_id: batch_id.to_string(),
         action: t("action").unwrap_or_default(),
@@ -263,7 +250,5 @@ fn batch_from_item(batch_id: &str, item: &Item) -> Batch {
         idempotency_key: t("idempotencyKey"),
         replace_pending: item.get("replacePending").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         to_send: number(item, "toSend").unwrap_or(0),
-        settled: number(item, "settled").unwrap_or(0),
-        outcomes,
     }
 }

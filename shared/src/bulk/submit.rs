@@ -255,7 +255,6 @@ fn new_batch(
         idempotency_key: request.idempotency_key.clone(),
         replace_pending: request.replace_pending,
         to_send: to_send as i64,
-        ..Batch::default()
     }
 }
 

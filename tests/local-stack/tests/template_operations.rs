@@ -922,16 +922,7 @@ fn tracker_policy_is_least_privilege() {
         ),
     ] {
         let stack = Deployed::with(&[("EventBusName", bus)]);
-        let statements = granted(&stack, &function_role(&stack, TRACKER));
-        let mut by_action: BTreeMap<String, Vec<(Vec<Value>, Value)>> = BTreeMap::new();
-        for (actions, resources, condition) in statements {
-            for action in actions {
-                by_action
-                    .entry(action)
-                    .or_default()
-                    .push((resources.clone(), condition.clone()));
-            }
-        }
+        let by_action = rights_by_action(&stack, TRACKER);
         assert_eq!(
             by_action.keys().map(String::as_str).collect::<Vec<_>>(),
             [
@@ -1436,16 +1427,7 @@ fn bulk_queue_alarms() {
 #[test]
 fn bulk_function_rights_are_least_privilege() {
     let stack = Deployed::with(&[]);
-    let role = function_role(&stack, BULK_FUNCTION_ID);
-    let mut by_action: BTreeMap<String, Vec<(Vec<Value>, Value)>> = BTreeMap::new();
-    for (actions, resources, condition) in granted(&stack, &role) {
-        for action in actions {
-            by_action
-                .entry(action)
-                .or_default()
-                .push((resources.clone(), condition.clone()));
-        }
-    }
+    let by_action = rights_by_action(&stack, BULK_FUNCTION_ID);
     assert_eq!(
         by_action.keys().map(String::as_str).collect::<Vec<_>>(),
         [
@@ -1493,7 +1475,7 @@ fn bulk_function_rights_are_least_privilege() {
     }
     // The PutEvents comes from SAM's destination policies only, never from
     // a policy of this template.
-    let p = stack.props(&role);
+    let p = stack.props(&function_role(&stack, BULK_FUNCTION_ID));
     let inline: Vec<String> = items(&p["Policies"])
         .iter()
         .map(|policy| scalar(&policy["PolicyName"]))
@@ -1682,4 +1664,22 @@ fn bulk_function_needs_the_idempotency_table() {
             .to_string()
             .contains("/v1/bulk/remove-passcode")
     );
+}
+
+/// The function's granted statements by action: (resources, condition)
+/// of each statement that grants it.
+fn rights_by_action(
+    stack: &Deployed,
+    function: &str,
+) -> BTreeMap<String, Vec<(Vec<Value>, Value)>> {
+    let mut by_action: BTreeMap<String, Vec<(Vec<Value>, Value)>> = BTreeMap::new();
+    for (actions, resources, condition) in granted(stack, &function_role(stack, function)) {
+        for action in actions {
+            by_action
+                .entry(action)
+                .or_default()
+                .push((resources.clone(), condition.clone()));
+        }
+    }
+    by_action
 }
