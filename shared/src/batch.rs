@@ -18,7 +18,7 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::handler::{App, serve};
 use crate::metrics;
 use crate::retry::Deadline;
-use crate::bulk::settle::Settlement;
+use crate::bulk::settle::{Settled, Settlement};
 use crate::outcome::Outcome;
 use crate::request::{DeviceRef, PasscodeRequest};
 use crate::trigger::{Incoming, QueuedRequest};
@@ -101,12 +101,15 @@ async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Resul
         settled_at: crate::clock::format(crate::clock::now()),
     };
     match store.settle(batch_id, &settlement).await {
-        Ok(Some(counts)) if counts.complete() => {
-            tracing::info!(batch_id = %batch_id, settled = counts.settled, "the batch's last device is settled");
-            report_soon(app, batch_id, &counts).await;
+        Ok(Settled::Last {
+            created_at_ms,
+            request_id,
+        }) => {
+            tracing::info!(batch_id = %batch_id, "the batch's last device is settled");
+            report_soon(app, batch_id, created_at_ms, &request_id).await;
             true
         }
-        Ok(_) => true,
+        Ok(Settled::Now | Settled::Before) => true,
         Err(e) => {
             tracing::warn!(batch_id = %batch_id, "the device's end could not be recorded in its batch ({e}); the message comes back");
             false
@@ -117,11 +120,11 @@ async fn settle(app: &App, incoming: &Incoming, request_id: &str, result: &Resul
 /// The tracker reports a finished batch on its next run instead of at its
 /// record's next scheduled look. Best effort: without it the report comes
 /// later, not never.
-async fn report_soon(app: &App, batch_id: &str, counts: &crate::bulk::settle::BatchCounts) {
+async fn report_soon(app: &App, batch_id: &str, created_at_ms: i64, request_id: &str) {
     let Some(log) = &app.actions else {
         return;
     };
-    let key = crate::tracking::action_key(counts.created_at_ms, &counts.request_id);
+    let key = crate::tracking::action_key(created_at_ms, request_id);
     if let Err(e) = log
         .due_now(&format!("bulk#{batch_id}"), &key, crate::clock::now_ms())
         .await

@@ -1,16 +1,14 @@
 //! How far a batch has come: its plan, and for each device sent whether its
-//! queued request has ended and how. Counts are taken from the devices'
-//! own records, so they are right even if a counter update was lost.
+//! queued request has ended and how (two reads: the batch and its plan).
 
 use super::plan::{self, Verdict};
-use super::settle::Settlement;
 use super::store::{BatchStore, QUEUED, SENDING};
 use super::submit::table_error;
 use super::Answer;
 use crate::action::Action;
 use crate::error::{ErrorCode, ServiceError};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Settled outcomes that mean the device got the action.
 const SENT: &[&str] = &["accepted"];
@@ -35,13 +33,7 @@ pub(super) async fn progress(store: &BatchStore, action: Action, batch_id: &str)
         .filter(|l| l.result == Verdict::Send)
         .filter_map(|l| l.device_id.as_deref())
         .collect();
-    let settled: HashMap<String, Settlement> = store
-        .settlements(batch_id, &sent_ids)
-        .await
-        .map_err(table_error)?
-        .into_iter()
-        .map(|s| (s.device_id.clone(), s))
-        .collect();
+    let settled = &batch.settled_devices;
 
     let mut outcomes: BTreeMap<&str, u32> = BTreeMap::new();
     let mut devices = Vec::with_capacity(lines.len());

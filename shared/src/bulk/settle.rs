@@ -1,30 +1,37 @@
 //! The write functions' side of a batch: how a queued device's request
-//! ended is recorded once, in `bulk#<batchId>#d#<deviceId>` (a conditional
-//! put: the first settlement wins, so a redelivered message never counts
-//! twice), and counted in the batch (`bulk#<batchId>`). The bulk function
-//! reads both back (see `store`).
+//! ended is recorded once in the batch's item (`bulk#<batchId>`), under
+//! `settledDevices.<deviceId>`, and counted there, in one conditional
+//! update: the first settlement wins, so a redelivered message never
+//! counts twice. The bulk function reads it back (see `store`).
+//!
+//! One item per batch keeps a settlement to one write and the progress to
+//! one read. Its size grows with the batch: at most `BULK_MAX_DEVICES`
+//! (1,000) entries of about 150 bytes, well within DynamoDB's 400 KB.
 
-use crate::dynamo::{conditional, n, number, s};
+use crate::dynamo::{Item, conditional, n, number, s, text};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use std::time::Duration;
-
-/// How long a batch can be read back.
-pub const BATCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+use std::collections::HashMap;
 
 pub(crate) const ID: &str = "id";
-/// The idempotency table's TTL attribute.
-pub(crate) const EXPIRATION: &str = "expiration";
 
 pub(crate) fn batch_key(batch_id: &str) -> String {
     format!("bulk#{batch_id}")
 }
 
-pub(crate) fn device_key(batch_id: &str, device_id: &str) -> String {
-    format!("bulk#{batch_id}#d#{device_id}")
-}
+/// The map of settled devices in the batch's item.
+pub(crate) const SETTLED_DEVICES: &str = "settledDevices";
+/// Devices of the batch not settled yet, counted down from the number sent.
+pub(crate) const REMAINING: &str = "remaining";
 
-pub(crate) fn expiration() -> AttributeValue {
-    n(crate::clock::now_ms() / 1000 + BATCH_TTL.as_secs() as i64)
+/// What a settlement found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The device was settled before (a redelivery), or the batch is gone.
+    Before,
+    Now,
+    /// This was the batch's last device; the key of its record in the
+    /// action log.
+    Last { created_at_ms: i64, request_id: String },
 }
 
 /// How a device's queued request ended.
@@ -58,7 +65,7 @@ impl BatchCounts {
         self.settled >= self.to_send
     }
 
-    fn from_item(item: &crate::dynamo::Item) -> BatchCounts {
+    fn from_item(item: &Item) -> BatchCounts {
         let mut outcomes: Vec<(String, i64)> = item
             .get("outcomes")
             .and_then(|v| v.as_m().ok())
@@ -70,12 +77,12 @@ impl BatchCounts {
             .unwrap_or_default();
         outcomes.sort();
         BatchCounts {
-            action: crate::dynamo::text(item, "action").unwrap_or_default(),
+            action: text(item, "action").unwrap_or_default(),
             to_send: number(item, "toSend").unwrap_or(0),
             settled: number(item, "settled").unwrap_or(0),
             outcomes,
             created_at_ms: number(item, "createdAtMs").unwrap_or(0),
-            request_id: crate::dynamo::text(item, "requestId").unwrap_or_default(),
+            request_id: text(item, "requestId").unwrap_or_default(),
         }
     }
 }
@@ -90,56 +97,61 @@ impl BatchSettler {
         BatchSettler { client, table }
     }
 
-    /// Records how a device's request ended, once; `Ok(Some(counts))`
-    /// when this call settled it, `Ok(None)` when it was settled before
-    /// (or the batch is gone).
-    pub async fn settle(
-        &self,
-        batch_id: &str,
-        settlement: &Settlement,
-    ) -> Result<Option<BatchCounts>, String> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(ID, s(&device_key(batch_id, &settlement.device_id)))
-            .item("outcome", s(&settlement.outcome))
-            .item("requestId", s(&settlement.request_id))
-            .item("settledAt", s(&settlement.settled_at))
-            .item(EXPIRATION, expiration())
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", ID)
-            .send()
-            .await;
-        if !conditional(put)? {
-            return Ok(None);
-        }
+    /// Records how a device's request ended, once. The batch counts
+    /// down `remaining` (set to the number of devices when it was
+    /// created); the settlement that takes it to zero is the last.
+    pub async fn settle(&self, batch_id: &str, settlement: &Settlement) -> Result<Settled, String> {
+        let entry = AttributeValue::M(HashMap::from([
+            ("outcome".to_string(), s(&settlement.outcome)),
+            ("requestId".to_string(), s(&settlement.request_id)),
+            ("settledAt".to_string(), s(&settlement.settled_at)),
+        ]));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(ID, s(&batch_key(batch_id)))
-            .update_expression("ADD settled :one, outcomes.#o :one")
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#id", ID)
+            .update_expression("SET #devices.#d = :entry ADD #settled :one, #remaining :minus, #outcomes.#o :one")
+            .condition_expression("attribute_exists(#devices) AND attribute_not_exists(#devices.#d)")
+            .expression_attribute_names("#devices", SETTLED_DEVICES)
+            .expression_attribute_names("#d", &settlement.device_id)
+            .expression_attribute_names("#settled", "settled")
+            .expression_attribute_names("#remaining", REMAINING)
+            .expression_attribute_names("#outcomes", "outcomes")
             .expression_attribute_names("#o", &settlement.outcome)
+            .expression_attribute_values(":entry", entry)
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
+            .expression_attribute_values(":minus", n(-1))
+            // Only what changed: ALL_NEW would return the whole item.
+            .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        let mut counts = None;
-        let result = result.map(|out| counts = out.attributes().map(BatchCounts::from_item));
-        conditional(result).map(|_| counts)
+        let mut remaining = None;
+        let result = result.map(|out| remaining = out.attributes().and_then(|a| number(a, REMAINING)));
+        if !conditional(result)? {
+            return Ok(Settled::Before);
+        }
+        if remaining != Some(0) {
+            return Ok(Settled::Now);
+        }
+        // The last one: the batch's key in the action log, once per batch.
+        let counts = self.counts(batch_id).await?.unwrap_or_default();
+        Ok(Settled::Last {
+            created_at_ms: counts.created_at_ms,
+            request_id: counts.request_id,
+        })
     }
 
-    /// The batch's counts; `None` when it is gone (expired).
-    #[cfg(feature = "tracker")]
+    /// The batch's counts, without its per-device map; `None` when it is
+    /// gone (expired).
     pub async fn counts(&self, batch_id: &str) -> Result<Option<BatchCounts>, String> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(ID, s(&batch_key(batch_id)))
+            .projection_expression("#a, toSend, settled, outcomes, createdAtMs, requestId")
+            .expression_attribute_names("#a", "action")
             .consistent_read(true)
             .send()
             .await

@@ -2,20 +2,18 @@
 //! it), under keys that start with `bulk#`:
 //!
 //! * `bulk#<batchId>`: who asked for what and why, the number of devices
-//!   to send, how many are settled, and counts per outcome;
+//!   to send, and how each device's queued request ended (written by the
+//!   write function that handled it, see `settle`);
 //! * `bulk#<batchId>#plan`: every reference with its verdict (written once);
-//! * `bulk#<batchId>#d#<deviceId>`: how the device's queued request ended,
-//!   written by the write function that handled it. The first settlement
-//!   wins (a conditional put), so a redelivered message never counts twice;
 //! * `bulk#hour#<YYYY-MM-DDTHH>`: devices queued by all batches in that hour.
 //!
-//! Items expire with the table's TTL after [`super::settle::BATCH_TTL`].
+//! Items expire with the table's TTL after [`BATCH_TTL`].
 //! The write functions' side, settling a device, is [`super::settle`].
 
 use super::plan::Line;
-use super::settle::{EXPIRATION, ID, Settlement, batch_key, device_key, expiration};
+use super::settle::{ID, REMAINING, SETTLED_DEVICES, Settlement, batch_key};
 use crate::dynamo::{Item, conditional, n, number, s, text};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -40,10 +38,22 @@ pub struct Batch {
     pub idempotency_key: Option<String>,
     pub replace_pending: bool,
     pub to_send: i64,
+    /// How each settled device's request ended, by device id.
+    pub settled_devices: HashMap<String, Settlement>,
 }
 
 pub const SENDING: &str = "sending";
 pub const QUEUED: &str = "queued";
+
+/// How long a batch can be read back.
+pub const BATCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The idempotency table's TTL attribute.
+const EXPIRATION: &str = "expiration";
+
+fn expiration() -> AttributeValue {
+    n(crate::clock::now_ms() / 1000 + BATCH_TTL.as_secs() as i64)
+}
 
 pub struct BatchStore {
     client: aws_sdk_dynamodb::Client,
@@ -143,62 +153,6 @@ impl BatchStore {
             .await;
         conditional(result)
     }
-
-    /// The settlements of these devices (absent: not settled yet).
-    pub async fn settlements(&self, batch_id: &str, device_ids: &[&str]) -> Result<Vec<Settlement>, String> {
-        let mut found = Vec::new();
-        for chunk in device_ids.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|d| HashMap::from([(ID.to_string(), s(&device_key(batch_id, d)))]))
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-            // DynamoDB may leave keys unprocessed under load: those are
-            // asked for again, a bounded number of times.
-            let mut attempts = 0;
-            while let Some(keys) = request.take() {
-                attempts += 1;
-                if attempts > 5 {
-                    return Err("DynamoDB left part of the batch's devices unread".into());
-                }
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| crate::aws::error_text(&e))?;
-                let items = out.responses().and_then(|r| r.get(&self.table));
-                found.extend(items.into_iter().flatten().filter_map(|i| settlement_from_item(batch_id, i)));
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .filter(|rest| !rest.keys().is_empty())
-                    .cloned();
-                if request.is_some() {
-                    tokio::time::sleep(Duration::from_millis(50 * attempts)).await;
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-fn settlement_from_item(batch_id: &str, item: &Item) -> Option<Settlement> {
-    let key = text(item, ID)?;
-    let device_id = key.strip_prefix(&format!("bulk#{batch_id}#d#"))?.to_string();
-    Some(Settlement {
-        device_id,
-        outcome: text(item, "outcome").unwrap_or_default(),
-        request_id: text(item, "requestId").unwrap_or_default(),
-        settled_at: text(item, "settledAt").unwrap_or_default(),
-    })
 }
 
 fn batch_to_item(b: &Batch) -> Item {
@@ -215,6 +169,8 @@ fn batch_to_item(b: &Batch) -> Item {
     item.insert("replacePending".into(), AttributeValue::Bool(b.replace_pending));
     item.insert("settled".into(), n(0));
     item.insert("outcomes".into(), AttributeValue::M(HashMap::new()));
+    item.insert(SETTLED_DEVICES.into(), AttributeValue::M(HashMap::new()));
+    item.insert(REMAINING.into(), n(b.to_send));
     item.insert(EXPIRATION.into(), expiration());
     for (name, value) in [
         ("reason", &b.reason),
@@ -229,6 +185,27 @@ fn batch_to_item(b: &Batch) -> Item {
         }
     }
     item
+}
+
+/// The settlements in a batch's item, by device id.
+fn settlements(item: &Item) -> HashMap<String, Settlement> {
+    let Some(devices) = item.get(SETTLED_DEVICES).and_then(|v| v.as_m().ok()) else {
+        return HashMap::new();
+    };
+    devices
+        .iter()
+        .filter_map(|(device_id, entry)| {
+            let entry = entry.as_m().ok()?;
+            let field = |name: &str| text(entry, name).unwrap_or_default();
+            let settlement = Settlement {
+                device_id: device_id.clone(),
+                outcome: field("outcome"),
+                request_id: field("requestId"),
+                settled_at: field("settledAt"),
+            };
+            Some((device_id.clone(), settlement))
+        })
+        .collect()
 }
 
 fn batch_from_item(batch_id: &str, item: &Item) -> Batch {
@@ -250,5 +227,6 @@ fn batch_from_item(batch_id: &str, item: &Item) -> Batch {
         idempotency_key: t("idempotencyKey"),
         replace_pending: item.get("replacePending").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         to_send: number(item, "toSend").unwrap_or(0),
+        settled_devices: settlements(item),
     }
 }

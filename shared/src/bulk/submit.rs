@@ -255,6 +255,7 @@ fn new_batch(
         idempotency_key: request.idempotency_key.clone(),
         replace_pending: request.replace_pending,
         to_send: to_send as i64,
+        settled_devices: Default::default(),
     }
 }
 

@@ -1431,7 +1431,6 @@ fn bulk_function_rights_are_least_privilege() {
     assert_eq!(
         by_action.keys().map(String::as_str).collect::<Vec<_>>(),
         [
-            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -1442,11 +1441,7 @@ fn bulk_function_rights_are_least_privilege() {
         "{by_action:?}"
     );
     let bulk_items = (vec![get_att("IdempotencyRecords", "Arn")], bulk_keys_only());
-    for action in [
-        "dynamodb:BatchGetItem",
-        "dynamodb:GetItem",
-        "dynamodb:UpdateItem",
-    ] {
+    for action in ["dynamodb:GetItem", "dynamodb:UpdateItem"] {
         assert_eq!(by_action[action], vec![bulk_items.clone()], "{action}");
     }
     // Its batch records in the action log, "bulk#..." keys only there too.
