@@ -10,15 +10,15 @@
 //! the brake stopped is consumed: its audit line says why.
 //!
 //! A message the bulk function queued names its batch: how its request
-//! ended is settled in the batch once (see `bulk::store`). A settlement
+//! ended is settled in the batch once (see `bulk::settle`). A settlement
 //! that cannot be written sends the message round again; its repeat is
 //! answered from the idempotency record and settled then.
 
-use crate::error::{ErrorCode, ServiceError};
+use crate::error::ServiceError;
 use crate::handler::{App, serve};
 use crate::metrics;
 use crate::retry::Deadline;
-use crate::bulk::settle::{Settled, Settlement};
+use crate::bulk::settle::{Settled, Settlement, batch_key};
 use crate::outcome::Outcome;
 use crate::request::{DeviceRef, PasscodeRequest};
 use crate::trigger::{Incoming, QueuedRequest};
@@ -126,7 +126,7 @@ async fn report_soon(app: &App, batch_id: &str, created_at_ms: i64, request_id: 
     };
     let key = crate::tracking::action_key(created_at_ms, request_id);
     if let Err(e) = log
-        .due_now(&format!("bulk#{batch_id}"), &key, crate::clock::now_ms())
+        .due_now(&batch_key(batch_id), &key, crate::clock::now_ms())
         .await
     {
         tracing::warn!(batch_id = %batch_id, "the finished batch could not be brought forward for the tracker ({e}); it is reported at its next scheduled look");
@@ -138,15 +138,9 @@ async fn braked(app: &App) -> Result<(), ServiceError> {
     let Some(stop) = app.stop.as_ref().filter(|_| app.action.writes()) else {
         return Ok(());
     };
-    match stop.is_stopped().await {
-        Some(false) => Ok(()),
-        Some(true) => Err(ServiceError::new(
-            ErrorCode::BulkStopped,
-            "Queued writes are stopped (the bulk stop switch is on); nothing was sent for this device. Turn the switch off and send the request again.",
-        )),
-        None => Err(ServiceError::new(
-            ErrorCode::IdempotencyUnavailable,
-            "The bulk stop switch could not be read, so nothing was sent; the message is delivered again.",
-        )),
-    }
+    stop.released(
+        "Queued writes are stopped (the bulk stop switch is on); nothing was sent for this device. Turn the switch off and send the request again.",
+        "The bulk stop switch could not be read, so nothing was sent; the message is delivered again.",
+    )
+    .await
 }

@@ -153,13 +153,10 @@ pub async fn run_bulk() -> Result<(), BoxError> {
         action::BULK_ROLE,
         config::env_var("REQUIRED_ROLE").as_deref(),
     ));
-    let Some(table) = config.idempotency_table.clone() else {
-        or_exit::<()>(Err(
-            "IDEMPOTENCY_TABLE is required: batches, the hourly cap and the stop switch live there"
-                .into(),
-        ));
-        unreachable!()
-    };
+    let table = or_exit(config.idempotency_table.clone().ok_or_else(|| {
+        "IDEMPOTENCY_TABLE is required: batches, the hourly cap and the stop switch live there"
+            .to_string()
+    }));
     let aws = aws::sdk_config();
     let dynamodb = aws::dynamodb(&aws);
     let app = bulk::BulkApp {

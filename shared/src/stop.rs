@@ -10,6 +10,7 @@
 //! comes back later (sending after the brake was pulled is the worse error).
 
 use crate::dynamo::text;
+use crate::error::{ErrorCode, ServiceError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,17 @@ impl StopSwitch {
             table,
             check_every,
             last: Mutex::new(None),
+        }
+    }
+
+    /// `Ok` while the brake is off; `bulkStopped` (409) while it is on,
+    /// `idempotencyUnavailable` (503, retried) when it could not be read.
+    /// The messages say what was not done in each case.
+    pub async fn released(&self, when_stopped: &str, when_unreadable: &str) -> Result<(), ServiceError> {
+        match self.is_stopped().await {
+            Some(false) => Ok(()),
+            Some(true) => Err(ServiceError::new(ErrorCode::BulkStopped, when_stopped)),
+            None => Err(ServiceError::new(ErrorCode::IdempotencyUnavailable, when_unreadable)),
         }
     }
 

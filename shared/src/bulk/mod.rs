@@ -54,7 +54,7 @@ mod app {
     use super::settings::BulkSettings;
     use super::store::BatchStore;
     use crate::action::BULK_FUNCTION;
-    use crate::error::{ErrorCode, ServiceError};
+    use crate::error::ServiceError;
     use crate::graph::Graph;
     use crate::origin::Caller;
     use crate::retry::Deadline;
@@ -112,17 +112,12 @@ mod app {
     impl BulkApp {
         /// New batches wait while the stop switch is on.
         pub(crate) async fn brake_released(&self) -> Result<(), ServiceError> {
-            match self.stop.is_stopped().await {
-                Some(false) => Ok(()),
-                Some(true) => Err(ServiceError::new(
-                    ErrorCode::BulkStopped,
+            self.stop
+                .released(
                     "Bulk sending is stopped (the bulk stop switch is on); nothing was queued. Turn the switch off and send the request again.",
-                )),
-                None => Err(ServiceError::new(
-                    ErrorCode::IdempotencyUnavailable,
                     "The bulk stop switch could not be read, so nothing was queued; retry the request.",
-                )),
-            }
+                )
+                .await
         }
     }
 

@@ -56,7 +56,8 @@ pub struct Line {
 }
 
 impl Line {
-    fn refused(reference: String, code: ErrorCode, result: Verdict, message: String) -> Line {
+    /// A reference that names no single device (not found, ambiguous).
+    fn unresolved(reference: String, code: ErrorCode, result: Verdict, message: String) -> Line {
         Line {
             reference,
             result,
@@ -176,10 +177,10 @@ async fn check_one(
     let device = match lookup::find_device(graph, &reference, deadline).await {
         Ok(device) => device,
         Err(e) if e.code == ErrorCode::DeviceNotFound => {
-            return Ok(Line::refused(described, e.code, Verdict::NotFound, e.message));
+            return Ok(Line::unresolved(described, e.code, Verdict::NotFound, e.message));
         }
         Err(e) if e.code == ErrorCode::AmbiguousDevice => {
-            return Ok(Line::refused(described, e.code, Verdict::Ambiguous, e.message));
+            return Ok(Line::unresolved(described, e.code, Verdict::Ambiguous, e.message));
         }
         Err(e) => return Err(e),
     };
@@ -282,7 +283,7 @@ mod tests {
         let c = checks(Action::RemovePasscode);
         let mut lines = vec![
             verdict("id A".into(), &ipad, &c, now),
-            Line::refused("serialNumber \"X\"".into(), ErrorCode::DeviceNotFound, Verdict::NotFound, "none".into()),
+            Line::unresolved("serialNumber \"X\"".into(), ErrorCode::DeviceNotFound, Verdict::NotFound, "none".into()),
             verdict("serialNumber \"A1\"".into(), &ipad, &c, now),
         ];
         mark_duplicates(&mut lines);

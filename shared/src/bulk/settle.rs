@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 pub(crate) const ID: &str = "id";
 
+/// The batch's key: of its item here, and of its record in the action
+/// log (where it stands for the record's device).
 pub(crate) fn batch_key(batch_id: &str) -> String {
     format!("bulk#{batch_id}")
 }

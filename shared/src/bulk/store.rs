@@ -11,6 +11,7 @@
 //! The write functions' side, settling a device, is [`super::settle`].
 
 use super::plan::Line;
+use crate::action::Action;
 use super::settle::{ID, REMAINING, SETTLED_DEVICES, Settlement, batch_key};
 use crate::dynamo::{Item, conditional, n, number, s, text};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -40,6 +41,14 @@ pub struct Batch {
     pub to_send: i64,
     /// How each settled device's request ended, by device id.
     pub settled_devices: HashMap<String, Settlement>,
+}
+
+impl Batch {
+    /// The action its devices get (the bulk function writes only the two
+    /// bulk-capable names).
+    pub fn action(&self) -> Action {
+        Action::from_event_action(&self.action).unwrap_or(Action::ResetPasscode)
+    }
 }
 
 pub const SENDING: &str = "sending";

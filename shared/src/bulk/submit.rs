@@ -4,6 +4,7 @@
 
 use super::plan::{self, Checks, Counts, Line, Verdict};
 use super::request::{BulkRequest, Targets};
+use super::settle::batch_key;
 use super::store::{Batch, QUEUED, SENDING};
 use super::{Answer, BulkApp};
 use crate::action::Action;
@@ -99,19 +100,20 @@ pub(super) async fn submit(
     Ok(Answer::new(202, "queued", body, Some(batch_id), Some(counts)))
 }
 
-/// One message per device to send, then the batch is `queued`.
+/// One message per device to send, then the batch is `queued`. The
+/// tracker's record comes first, so that the write function settling the
+/// last device, however quickly, finds it to make it due.
 async fn send(app: &BulkApp, batch: &Batch, lines: &[Line]) -> Result<(), ServiceError> {
-    let action = Action::from_event_action(&batch.action).unwrap_or(Action::ResetPasscode);
+    let action = batch.action();
     let bodies = lines
         .iter()
         .filter(|l| l.result == Verdict::Send)
         .filter_map(|l| l.device_id.as_deref())
         .map(|device_id| message(batch, action, device_id))
         .collect();
-    app.queues.send(action, bodies).await?;
-    app.store.mark_queued(&batch.batch_id).await.map_err(table_error)?;
     track(app, batch).await;
-    Ok(())
+    app.queues.send(action, bodies).await?;
+    app.store.mark_queued(&batch.batch_id).await.map_err(table_error)
 }
 
 /// Leaves the batch to the tracker, which reports it (`Passcode Bulk
@@ -124,7 +126,7 @@ async fn track(app: &BulkApp, batch: &Batch) {
         return;
     };
     let record = ActionRecord {
-        device_id: format!("bulk#{}", batch.batch_id),
+        device_id: batch_key(&batch.batch_id),
         device_name: None,
         action: BATCH_ACTION.to_string(),
         request_id: batch.request_id.clone(),
@@ -184,7 +186,7 @@ async fn replay(app: &BulkApp, batch: Batch, fingerprint: &str) -> Result<Answer
     if batch.state == SENDING && stale {
         send(app, &batch, &lines).await?;
     }
-    let action = Action::from_event_action(&batch.action).unwrap_or(Action::ResetPasscode);
+    let action = batch.action();
     let counts = plan::counts(&lines);
     let mut body = plan_body(QUEUED, Some(&batch.batch_id), action, &counts, &lines);
     body["replayed"] = json!(true);

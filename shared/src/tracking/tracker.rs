@@ -224,16 +224,7 @@ async fn follow(
         verdict => verdict,
     };
     let outcome = match verdict {
-        Verdict::Waiting => {
-            let next = clock::unix_ms(now) + verdict::next_poll_after(age).as_millis() as i64;
-            return match log.reschedule(record, owner, Some(&polled_at), next).await {
-                Ok(_) => Step::Waiting,
-                Err(e) => {
-                    tracing::warn!(device_id = %record.device_id, "could not reschedule ({e}); its lease runs out in two minutes");
-                    Step::Failed
-                }
-            };
-        }
+        Verdict::Waiting => return look_again_later(log, owner, record, now, age).await,
         Verdict::Final(outcome) => outcome,
     };
     if let Err(e) = tracker.events.publish(record, &outcome, &polled_at).await {
@@ -264,6 +255,7 @@ async fn follow_batch(tracker: &Tracker, owner: &str, record: &ActionRecord) -> 
     let Some(batches) = &tracker.batches else {
         return retry_soon(log, owner, record, "IDEMPOTENCY_TABLE is not set, so the batch's counts cannot be read".into()).await;
     };
+    // The record's device is the batch's key (`bulk::settle::batch_key`).
     let batch_id = record.device_id.trim_start_matches("bulk#");
     let counts = match batches.counts(batch_id).await {
         Ok(counts) => counts.unwrap_or_default(),
@@ -276,14 +268,7 @@ async fn follow_batch(tracker: &Tracker, owner: &str, record: &ActionRecord) -> 
     // A batch that is gone (its items expired) has nothing left to wait for.
     let gone = counts.to_send == 0;
     if !counts.complete() && !expired && !gone {
-        let next = clock::unix_ms(now) + verdict::next_poll_after(age).as_millis() as i64;
-        return match log.reschedule(record, owner, Some(&at), next).await {
-            Ok(_) => Step::Waiting,
-            Err(e) => {
-                tracing::warn!(batch_id, "could not reschedule the batch ({e}); its lease runs out in two minutes");
-                Step::Failed
-            }
-        };
+        return look_again_later(log, owner, record, now, age).await;
     }
     if let Err(e) = tracker.events.publish_batch(record, &counts, &at).await {
         return retry_soon(log, owner, record, format!("the batch's event could not be published ({e})")).await;
@@ -298,6 +283,24 @@ async fn follow_batch(tracker: &Tracker, owner: &str, record: &ActionRecord) -> 
     close(log, owner, record, &closing).await;
     Step::Reported {
         expired: state == "expired",
+    }
+}
+
+/// Still open: due again after the backoff for its age (`verdict`).
+async fn look_again_later(
+    log: &ActionLog,
+    owner: &str,
+    record: &ActionRecord,
+    now: time::OffsetDateTime,
+    age: Duration,
+) -> Step {
+    let next = clock::unix_ms(now) + verdict::next_poll_after(age).as_millis() as i64;
+    match log.reschedule(record, owner, Some(&clock::format(now)), next).await {
+        Ok(_) => Step::Waiting,
+        Err(e) => {
+            tracing::warn!(device_id = %record.device_id, "could not reschedule ({e}); its lease runs out in two minutes");
+            Step::Failed
+        }
     }
 }
 
