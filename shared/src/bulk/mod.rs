@@ -45,6 +45,8 @@ pub use app::{BulkApp, handle};
 pub use queue::BulkQueues;
 #[cfg(feature = "bulk")]
 pub use settings::BulkSettings;
+#[cfg(all(feature = "bulk", test))]
+pub(crate) use request::{BulkCall, BulkReader};
 
 #[cfg(feature = "bulk")]
 mod app {

@@ -43,16 +43,38 @@ impl Front {
     }
 }
 
-/// The path below the API's root of `action`'s route with the device in
-/// the path, and the route's template.
-fn device_route(action: Action) -> (&'static str, String, &'static str) {
+/// A route as API Gateway resolves it: the path below the API's root, the
+/// template it matched and the template's parameters.
+struct Route {
+    method: &'static str,
+    path: String,
+    template: &'static str,
+    params: Value,
+}
+
+/// `action`'s route with the device in the path.
+fn device_route(action: Action) -> Route {
     let (method, template) = action.routes()[0];
-    (method, template.replace("{deviceId}", ID), template)
+    Route {
+        method,
+        path: template.replace("{deviceId}", ID),
+        template,
+        params: json!({"deviceId": ID}),
+    }
 }
 
 /// A payload 2.0 sample on `action`'s device route.
-fn retarget_v2(mut ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
-    let (method, path, template) = device_route(action);
+fn retarget_v2(ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
+    retarget_v2_to(ev, device_route(action), front, body)
+}
+
+fn retarget_v2_to(mut ev: Value, route: Route, front: Front, body: Option<Value>) -> Value {
+    let Route {
+        method,
+        path,
+        template,
+        params,
+    } = route;
     let raw_path = match front {
         Front::DefaultStage => path,
         Front::NamedStage => format!("/prod{path}"),
@@ -61,7 +83,7 @@ fn retarget_v2(mut ev: Value, action: Action, front: Front, body: Option<Value>)
     let route_key = format!("{method} {template}");
     ev["routeKey"] = json!(route_key);
     ev["rawPath"] = json!(raw_path);
-    ev["pathParameters"] = json!({"deviceId": ID});
+    ev["pathParameters"] = params;
     ev["requestContext"]["routeKey"] = json!(route_key);
     ev["requestContext"]["stage"] = json!(front.stage());
     ev["requestContext"]["http"]["method"] = json!(method);
@@ -73,8 +95,17 @@ fn retarget_v2(mut ev: Value, action: Action, front: Front, body: Option<Value>)
 /// A payload 1.0 sample on `action`'s device route. A REST API keeps the
 /// stage out of `path` (it is in `requestContext.path`); a base path
 /// mapping stays in both.
-fn retarget_v1(mut ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
-    let (method, path, template) = device_route(action);
+fn retarget_v1(ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
+    retarget_v1_to(ev, device_route(action), front, body)
+}
+
+fn retarget_v1_to(mut ev: Value, route: Route, front: Front, body: Option<Value>) -> Value {
+    let Route {
+        method,
+        path,
+        template,
+        params,
+    } = route;
     let (raw_path, context_path) = match front {
         Front::DefaultStage | Front::NamedStage => (path.clone(), format!("/prod{path}")),
         Front::Mapping => {
@@ -85,7 +116,7 @@ fn retarget_v1(mut ev: Value, action: Action, front: Front, body: Option<Value>)
     ev["resource"] = json!(template);
     ev["path"] = json!(raw_path);
     ev["httpMethod"] = json!(method);
-    ev["pathParameters"] = json!({"deviceId": ID});
+    ev["pathParameters"] = params;
     ev["requestContext"]["resourcePath"] = json!(template);
     ev["requestContext"]["path"] = json!(context_path);
     ev["requestContext"]["httpMethod"] = json!(method);
@@ -368,4 +399,57 @@ fn eventbridge_sample() {
         inc.caller.requested_by.as_deref(),
         Some("agent@contoso.com")
     );
+}
+
+/// The bulk routes (two path parameters on the progress route) read from
+/// AWS's samples of both payload formats, behind every front.
+#[cfg(feature = "bulk")]
+#[test]
+fn bulk_routes_from_the_samples() {
+    use crate::action::BULK_ROUTES;
+    use crate::bulk::{BulkCall, BulkReader};
+    let reader = BulkReader { max_devices: 500 };
+    let submit = || Route {
+        method: BULK_ROUTES[0].0,
+        path: "/v1/bulk/remove-passcode".into(),
+        template: BULK_ROUTES[0].1,
+        params: json!({"action": "remove-passcode"}),
+    };
+    let progress = || Route {
+        method: BULK_ROUTES[1].0,
+        path: "/v1/bulk/remove-passcode/0f3a9c".into(),
+        template: BULK_ROUTES[1].1,
+        params: json!({"action": "remove-passcode", "batchId": "0f3a9c"}),
+    };
+    let body = json!({"devices": [{"id": ID}, {"serialNumber": "F2LXK0AAAA10"}], "reason": "lost"});
+    for front in FRONTS {
+        let events = [
+            retarget_v2_to(sample("example-apigw-v2-request-iam.json"), submit(), front, Some(body.clone())),
+            retarget_v1_to(sample("example-apigw-request.json"), submit(), front, Some(body.clone())),
+        ];
+        for ev in events {
+            match super::read(&reader, &ev).request {
+                Ok(BulkCall::Submit(request)) => {
+                    assert_eq!(request.action, Action::RemovePasscode, "{front:?}");
+                    assert_eq!(request.reason.as_deref(), Some("lost"));
+                }
+                other => panic!("{front:?}: {other:?}"),
+            }
+        }
+        let events = [
+            retarget_v2_to(sample("example-apigw-v2-request-iam.json"), progress(), front, None),
+            retarget_v1_to(sample("example-apigw-request.json"), progress(), front, None),
+        ];
+        for ev in events {
+            let call = super::read(&reader, &ev).request.unwrap_or_else(|e| panic!("{front:?}: {}", e.message));
+            assert_eq!(
+                call,
+                BulkCall::Progress {
+                    action: Action::RemovePasscode,
+                    batch_id: "0f3a9c".into()
+                },
+                "{front:?}"
+            );
+        }
+    }
 }
