@@ -76,7 +76,7 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 struct EntraError {
     error: String,
@@ -464,32 +464,27 @@ mod tests {
 
     #[test]
     fn token_errors_are_classified() {
-        assert!(
-            matches!(classify_token_error(401, &entra("invalid_client", 7000215)), TokenFailure::CredentialsRefused(m) if m.contains("AADSTS7000215"))
-        );
-        assert!(matches!(
-            classify_token_error(401, &entra("invalid_client", 700027)),
-            TokenFailure::CredentialsRefused(_)
-        ));
-        assert!(matches!(
-            classify_token_error(400, &entra("unauthorized_client", 700016)),
-            TokenFailure::CredentialsRefused(_)
-        ));
-        assert!(
-            matches!(classify_token_error(400, &entra("invalid_request", 90002)), TokenFailure::Configuration(m) if m.contains("tenant"))
-        );
-        assert!(matches!(
-            classify_token_error(503, &entra("temporarily_unavailable", 0)),
-            TokenFailure::Transient(_)
-        ));
-        assert!(matches!(
-            classify_token_error(429, &EntraError::default()),
-            TokenFailure::Transient(_)
-        ));
-        assert!(matches!(
-            classify_token_error(400, &EntraError::default()),
-            TokenFailure::Configuration(_)
-        ));
+        use TokenFailure::{Configuration, CredentialsRefused, Transient};
+        let none = EntraError::default();
+        // (status, Entra's answer, the class, a word its message must carry)
+        let cases = [
+            (401, entra("invalid_client", 7000215), "refused", "AADSTS7000215"),
+            (401, entra("invalid_client", 700027), "refused", ""),
+            (400, entra("unauthorized_client", 700016), "refused", ""),
+            (400, entra("invalid_request", 90002), "configuration", "tenant"),
+            (503, entra("temporarily_unavailable", 0), "transient", ""),
+            (429, none.clone(), "transient", ""),
+            (400, none, "configuration", ""),
+        ];
+        for (status, answer, class, word) in cases {
+            let (got, message) = match classify_token_error(status, &answer) {
+                Transient(m) => ("transient", m),
+                CredentialsRefused(m) => ("refused", m),
+                Configuration(m) => ("configuration", m),
+            };
+            assert_eq!(got, class, "{status} {answer:?}");
+            assert!(message.contains(word), "{status} {answer:?}: {message}");
+        }
     }
 
     fn token_reply(status: u16, retry_after: Option<Duration>, body: &str) -> Reply {

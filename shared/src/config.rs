@@ -106,6 +106,10 @@ impl Config {
     /// Same as [`Config::from_env`], reading variables through `get` (tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let get = |name: &str| cleaned(get(name));
+        let whole = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            whole_number(get(name), name, default, range)
+        };
+        let seconds = |name: &str, default: u64, range| whole(name, default, range).map(Duration::from_secs);
 
         let secret_id = get("GRAPH_SECRET_ID").ok_or(
             "GRAPH_SECRET_ID is not set: give the name or ARN of the Secrets Manager secret that holds the Graph app credentials",
@@ -122,18 +126,9 @@ impl Config {
             Some(url) => endpoint_url("AZURE_AUTHORITY_HOST", &url)?,
             None => cloud.authority_host().to_string(),
         };
-        let pending_window = minutes(
-            get("PENDING_WINDOW_MINUTES"),
-            "PENDING_WINDOW_MINUTES",
-            480,
-            1..=1440,
-        )?;
-        let secret_ttl = seconds(
-            get("SECRET_CACHE_TTL_SECONDS"),
-            "SECRET_CACHE_TTL_SECONDS",
-            300,
-            0..=86_400,
-        )?;
+        let pending_window =
+            Duration::from_secs(60 * whole("PENDING_WINDOW_MINUTES", 480, 1..=1440)?);
+        let secret_ttl = seconds("SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
 
         let idempotency_table = get("IDEMPOTENCY_TABLE");
         if let Some(table) = &idempotency_table
@@ -151,18 +146,8 @@ impl Config {
                 "ACTIONS_TABLE={table:?} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .) or table ARN"
             ));
         }
-        let idempotency_ttl = seconds(
-            get("IDEMPOTENCY_TTL_SECONDS"),
-            "IDEMPOTENCY_TTL_SECONDS",
-            3600,
-            60..=7 * 86_400,
-        )?;
-        let idempotency_window = seconds(
-            get("IDEMPOTENCY_WINDOW_SECONDS"),
-            "IDEMPOTENCY_WINDOW_SECONDS",
-            300,
-            1..=3600,
-        )?;
+        let idempotency_ttl = seconds("IDEMPOTENCY_TTL_SECONDS", 3600, 60..=7 * 86_400)?;
+        let idempotency_window = seconds("IDEMPOTENCY_WINDOW_SECONDS", 300, 1..=3600)?;
 
         let metrics_namespace =
             get("METRICS_NAMESPACE").unwrap_or_else(|| "IntunePasscode".to_string());
@@ -182,12 +167,7 @@ impl Config {
                     "WRITE_BUDGET_PER_20S={v:?} is not a whole number from 0 (no budget) to 200 (Intune's limit per app and tenant)"
                 ))?,
         };
-        let stop_check = seconds(
-            get("BULK_STOP_CHECK_SECONDS"),
-            "BULK_STOP_CHECK_SECONDS",
-            60,
-            1..=3600,
-        )?;
+        let stop_check = seconds("BULK_STOP_CHECK_SECONDS", 60, 1..=3600)?;
 
         Ok(Config {
             secret_id,
@@ -236,25 +216,10 @@ fn valid_namespace(value: &str) -> bool {
         && !value.starts_with("AWS/")
 }
 
-fn minutes(
-    value: Option<String>,
-    name: &str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Duration, String> {
-    number(value, name, default, range).map(|m| Duration::from_secs(m * 60))
-}
-
-fn seconds(
-    value: Option<String>,
-    name: &str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Duration, String> {
-    number(value, name, default, range).map(Duration::from_secs)
-}
-
-fn number(
+/// A whole number setting within `range`; `default` when unset. Every
+/// function's settings are read through this one parser, so they all
+/// explain a bad value the same way.
+pub(crate) fn whole_number(
     value: Option<String>,
     name: &str,
     default: u64,
@@ -263,7 +228,7 @@ fn number(
     let Some(value) = value else {
         return Ok(default);
     };
-    match value.parse::<u64>() {
+    match value.trim().parse::<u64>() {
         Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(format!(
             "{name}={value:?} must be a whole number from {} to {}",

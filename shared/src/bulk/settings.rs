@@ -1,5 +1,7 @@
 //! The bulk function's own settings, read once per execution environment.
 
+use crate::config::whole_number;
+
 /// Hard ceiling of `BULK_MAX_DEVICES`: a plan of this many references
 /// still fits one DynamoDB item and API Gateway's 29 seconds.
 pub const MAX_DEVICES_CEILING: usize = 1000;
@@ -20,17 +22,7 @@ pub struct BulkSettings {
 
 impl BulkSettings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<BulkSettings, String> {
-        let number = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| format!("{name}={v:?} must be a whole number from {min} to {max}")),
-            }
-        };
+        let number = |name: &str, default: u64, min: u64, max: u64| whole_number(get(name), name, default, min..=max);
         Ok(BulkSettings {
             max_devices: number("BULK_MAX_DEVICES", 500, 1, MAX_DEVICES_CEILING as u64)? as usize,
             max_per_hour: number("BULK_MAX_DEVICES_PER_HOUR", 2000, 1, 1_000_000)? as u32,

@@ -90,75 +90,60 @@ mod tests {
         }
     }
 
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
+    /// Runs the loop under [`quick`] with `time` left; `reply` is given the
+    /// attempt's number (from 1). Returns the result and the attempts made.
+    fn run_with<T>(
+        time: Duration,
+        reply: impl Fn(u32) -> Attempt<T, &'static str>,
+    ) -> (Result<T, Failed<&'static str>>, u32) {
+        let calls = Cell::new(0);
+        let result = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap()
-            .block_on(f)
+            .block_on(run("test call", &quick(), &Deadline::after(time), |_| {
+                calls.set(calls.get() + 1);
+                let answer = reply(calls.get());
+                async move { answer }
+            }));
+        (result, calls.get())
     }
+
+    fn busy<T>(hint: Duration) -> Attempt<T, &'static str> {
+        Attempt::Retry {
+            error: "busy",
+            hint: Some(hint),
+        }
+    }
+
+    const PLENTY: Duration = Duration::from_secs(5);
 
     #[test]
     fn retries_transient_failures_until_done() {
-        let calls = Cell::new(0);
-        let result: Result<u32, Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_secs(5)),
-            |_| {
-                calls.set(calls.get() + 1);
-                let n = calls.get();
-                async move {
-                    if n < 3 {
-                        Attempt::Retry {
-                            error: "busy",
-                            hint: Some(Duration::ZERO),
-                        }
-                    } else {
-                        Attempt::Done(n)
-                    }
-                }
-            },
-        ));
+        let (result, calls) = run_with(PLENTY, |n| {
+            if n < 3 {
+                busy(Duration::ZERO)
+            } else {
+                Attempt::Done(n)
+            }
+        });
         assert_eq!(result.unwrap(), 3);
+        assert_eq!(calls, 3);
     }
 
     #[test]
     fn gives_up_after_max_attempts_with_the_last_hint() {
-        let calls = Cell::new(0);
-        let result: Result<(), Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_secs(5)),
-            |_| {
-                calls.set(calls.get() + 1);
-                async {
-                    Attempt::Retry {
-                        error: "busy",
-                        hint: Some(Duration::from_millis(1)),
-                    }
-                }
-            },
-        ));
+        let (result, calls) = run_with(PLENTY, |_| busy::<()>(Duration::from_millis(1)));
         assert!(matches!(
             result,
             Err(Failed::Error { error: "busy", hint: Some(h) }) if h == Duration::from_millis(1)
         ));
-        assert_eq!(calls.get(), 3);
+        assert_eq!(calls, 3);
     }
 
     #[test]
     fn stop_and_unknown_end_at_once() {
-        let calls = Cell::new(0);
-        let stopped: Result<(), Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_secs(5)),
-            |_| {
-                calls.set(calls.get() + 1);
-                async { Attempt::Stop("refused") }
-            },
-        ));
+        let (stopped, calls) = run_with(PLENTY, |_| Attempt::<(), _>::Stop("refused"));
         assert!(matches!(
             stopped,
             Err(Failed::Error {
@@ -166,48 +151,25 @@ mod tests {
                 hint: None
             })
         ));
-        let unknown: Result<(), Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_secs(5)),
-            |_| {
-                calls.set(calls.get() + 1);
-                async { Attempt::OutcomeUnknown("timed out".into()) }
-            },
-        ));
+        assert_eq!(calls, 1);
+        let (unknown, calls) = run_with(PLENTY, |_| {
+            Attempt::<(), _>::OutcomeUnknown("timed out".into())
+        });
         assert!(matches!(unknown, Err(Failed::OutcomeUnknown(w)) if w == "timed out"));
-        assert_eq!(calls.get(), 2);
+        assert_eq!(calls, 1);
     }
 
     #[test]
     fn no_call_without_time_for_one() {
-        let result: Result<(), Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_millis(5)),
-            |_| async { panic!("called without time left") },
-        ));
+        let (result, calls) = run_with(Duration::from_millis(5), |_| Attempt::Done(()));
         assert!(matches!(result, Err(Failed::OutOfTime)));
+        assert_eq!(calls, 0, "called without time left");
     }
 
     #[test]
     fn a_hint_beyond_the_deadline_is_not_waited_for() {
-        let calls = Cell::new(0);
-        let result: Result<(), Failed<&str>> = block_on(run(
-            "test call",
-            &quick(),
-            &Deadline::after(Duration::from_secs(5)),
-            |_| {
-                calls.set(calls.get() + 1);
-                async {
-                    Attempt::Retry {
-                        error: "busy",
-                        hint: Some(Duration::from_secs(60)),
-                    }
-                }
-            },
-        ));
+        let (result, calls) = run_with(PLENTY, |_| busy::<()>(Duration::from_secs(60)));
         assert!(matches!(result, Err(Failed::Error { .. })));
-        assert_eq!(calls.get(), 1);
+        assert_eq!(calls, 1);
     }
 }

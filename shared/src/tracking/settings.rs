@@ -1,5 +1,6 @@
 //! The tracker's own settings, read from its environment.
 
+use crate::config::whole_number;
 use std::time::Duration;
 
 /// Intune's read limit per app and tenant: 2,000 requests per 20 seconds,
@@ -41,14 +42,7 @@ impl TrackerSettings {
                     "TRACK_READ_BUDGET_FRACTION={v:?} is not a fraction above 0 and at most 0.5 of Intune's read budget (the rest belongs to every other app in the tenant)"
                 ))?,
         };
-        let expire_hours = match get("TRACK_EXPIRE_AFTER_HOURS") {
-            None => 168,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|h| (1..=720).contains(h))
-                .ok_or_else(|| format!("TRACK_EXPIRE_AFTER_HOURS={v:?} is not a whole number of hours from 1 to 720"))?,
-        };
+        let expire_hours = whole_number(get("TRACK_EXPIRE_AFTER_HOURS"), "TRACK_EXPIRE_AFTER_HOURS", 168, 1..=720)?;
         Ok(TrackerSettings {
             actions_table,
             event_bus,

@@ -41,6 +41,15 @@ impl Front {
             Front::NamedStage | Front::Mapping => "prod",
         }
     }
+
+    /// What the client's URL has before the route's path (HTTP API).
+    fn prefix(self) -> &'static str {
+        match self {
+            Front::DefaultStage => "",
+            Front::NamedStage => "/prod",
+            Front::Mapping => "/intune/helpdesk",
+        }
+    }
 }
 
 /// A route as API Gateway resolves it: the path below the API's root, the
@@ -69,24 +78,14 @@ fn retarget_v2(ev: Value, action: Action, front: Front, body: Option<Value>) -> 
 }
 
 fn retarget_v2_to(mut ev: Value, route: Route, front: Front, body: Option<Value>) -> Value {
-    let Route {
-        method,
-        path,
-        template,
-        params,
-    } = route;
-    let raw_path = match front {
-        Front::DefaultStage => path,
-        Front::NamedStage => format!("/prod{path}"),
-        Front::Mapping => format!("/intune/helpdesk{path}"),
-    };
-    let route_key = format!("{method} {template}");
+    let raw_path = format!("{}{}", front.prefix(), route.path);
+    let route_key = format!("{} {}", route.method, route.template);
     ev["routeKey"] = json!(route_key);
     ev["rawPath"] = json!(raw_path);
-    ev["pathParameters"] = params;
+    ev["pathParameters"] = route.params;
     ev["requestContext"]["routeKey"] = json!(route_key);
     ev["requestContext"]["stage"] = json!(front.stage());
-    ev["requestContext"]["http"]["method"] = json!(method);
+    ev["requestContext"]["http"]["method"] = json!(route.method);
     ev["requestContext"]["http"]["path"] = json!(raw_path);
     ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
     ev
@@ -100,26 +99,21 @@ fn retarget_v1(ev: Value, action: Action, front: Front, body: Option<Value>) -> 
 }
 
 fn retarget_v1_to(mut ev: Value, route: Route, front: Front, body: Option<Value>) -> Value {
-    let Route {
-        method,
-        path,
-        template,
-        params,
-    } = route;
+    // A REST API has no `$default` stage: both stage fronts are `prod`.
     let (raw_path, context_path) = match front {
-        Front::DefaultStage | Front::NamedStage => (path.clone(), format!("/prod{path}")),
+        Front::DefaultStage | Front::NamedStage => (route.path.clone(), format!("/prod{}", route.path)),
         Front::Mapping => {
-            let mapped = format!("/intune/helpdesk{path}");
+            let mapped = format!("{}{}", front.prefix(), route.path);
             (mapped.clone(), mapped)
         }
     };
-    ev["resource"] = json!(template);
+    ev["resource"] = json!(route.template);
     ev["path"] = json!(raw_path);
-    ev["httpMethod"] = json!(method);
-    ev["pathParameters"] = params;
-    ev["requestContext"]["resourcePath"] = json!(template);
+    ev["httpMethod"] = json!(route.method);
+    ev["pathParameters"] = route.params;
+    ev["requestContext"]["resourcePath"] = json!(route.template);
     ev["requestContext"]["path"] = json!(context_path);
-    ev["requestContext"]["httpMethod"] = json!(method);
+    ev["requestContext"]["httpMethod"] = json!(route.method);
     ev["requestContext"]["stage"] = json!("prod");
     ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
     ev
@@ -153,15 +147,25 @@ fn http_api_samples_route_behind_every_front() {
         ),
         ("example-apigw-sam-http-request.json", "none", None),
     ];
-    for (name, kind, principal) in expected {
+    assert_device_and_caller(&expected, Action::ResetPasscode, retarget_v2);
+}
+
+/// Each sample, behind every front, names the device, carries the body and
+/// comes from the expected kind of caller.
+fn assert_device_and_caller(
+    expected: &[(&str, &str, Option<&str>)],
+    action: Action,
+    retarget: fn(Value, Action, Front, Option<Value>) -> Value,
+) {
+    for &(name, kind, principal) in expected {
         for front in FRONTS {
-            let ev = retarget_v2(sample(name), Action::ResetPasscode, front, Some(reason()));
-            let inc = parse_event(Action::ResetPasscode, &ev);
+            let ev = retarget(sample(name), action, front, Some(reason()));
+            let inc = parse_event(action, &ev);
             let request = inc
                 .request
                 .unwrap_or_else(|e| panic!("{name} {front:?}: {}", e.message));
             assert_eq!(request.device, DeviceRef::Id(ID.into()), "{name}");
-            assert_eq!(request.reason.as_deref(), Some("locked out"));
+            assert_eq!(request.reason.as_deref(), Some("locked out"), "{name}");
             assert_eq!(inc.caller.kind, kind, "{name}");
             assert_eq!(inc.caller.principal.as_deref(), principal, "{name}");
         }
@@ -189,18 +193,7 @@ fn rest_api_samples_route_behind_every_front() {
             Some("arn:aws:sts::xxxxx:assumed-role/xxxxx/xxxxx"),
         ),
     ];
-    for (name, kind, principal) in expected {
-        for front in FRONTS {
-            let ev = retarget_v1(sample(name), Action::ResetWindowsPin, front, Some(reason()));
-            let inc = parse_event(Action::ResetWindowsPin, &ev);
-            let request = inc
-                .request
-                .unwrap_or_else(|e| panic!("{name} {front:?}: {}", e.message));
-            assert_eq!(request.device, DeviceRef::Id(ID.into()), "{name}");
-            assert_eq!(inc.caller.kind, kind, "{name}");
-            assert_eq!(inc.caller.principal.as_deref(), principal, "{name}");
-        }
-    }
+    assert_device_and_caller(&expected, Action::ResetWindowsPin, retarget_v1);
 }
 
 /// The samples as published are on routes these functions don't have
