@@ -267,13 +267,12 @@ impl IdempotencyStore {
             .expression_attribute_values(":me", s(request_id))
             .send()
             .await;
-        if let Err(e) = result {
-            tracing::warn!(
-                key = %key.id,
-                "could not store the outcome in the idempotency table ({}); repeats of this request fall back to the deviceActionResults check",
-                error_text(&e)
-            );
-        }
+        warn_on_failure(
+            result,
+            key,
+            "store the outcome in the idempotency table",
+            "repeats of this request fall back to the deviceActionResults check",
+        );
     }
 
     /// Gives the request up after it ended without sending anything, so a
@@ -289,13 +288,12 @@ impl IdempotencyStore {
             .expression_attribute_values(":me", s(request_id))
             .send()
             .await;
-        if let Err(e) = result {
-            tracing::warn!(
-                key = %key.id,
-                "could not release the idempotency record ({}); retries wait until it expires",
-                error_text(&e)
-            );
-        }
+        warn_on_failure(
+            result,
+            key,
+            "release the idempotency record",
+            "retries wait until it expires",
+        );
     }
 
     /// The error for a request that could not be claimed. Nothing was sent.
@@ -326,6 +324,19 @@ impl IdempotencyStore {
                 ),
             ),
         }
+    }
+}
+
+/// Logs a record write whose failure only costs protection: the request
+/// itself has already been decided, so nothing is raised.
+fn warn_on_failure<T, E: ProvideErrorMetadata, R>(
+    result: Result<T, SdkError<E, R>>,
+    key: &RequestKey,
+    what: &str,
+    consequence: &str,
+) {
+    if let Err(e) = result {
+        tracing::warn!(key = %key.id, "could not {what} ({}); {consequence}", error_text(&e));
     }
 }
 

@@ -9,6 +9,9 @@
 //! (1,000) entries of about 150 bytes, well within DynamoDB's 400 KB.
 
 use crate::dynamo::{Item, conditional, n, number, s, text};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 
@@ -18,6 +21,23 @@ pub(crate) const ID: &str = "id";
 /// log (where it stands for the record's device).
 pub(crate) fn batch_key(batch_id: &str) -> String {
     format!("bulk#{batch_id}")
+}
+
+/// A strongly consistent read of the batch's item.
+pub(crate) fn read_batch(client: &Client, table: &str, batch_id: &str) -> GetItemFluentBuilder {
+    client
+        .get_item()
+        .table_name(table)
+        .key(ID, s(&batch_key(batch_id)))
+        .consistent_read(true)
+}
+
+/// An update of the batch's item.
+pub(crate) fn update_batch(client: &Client, table: &str, batch_id: &str) -> UpdateItemFluentBuilder {
+    client
+        .update_item()
+        .table_name(table)
+        .key(ID, s(&batch_key(batch_id)))
 }
 
 /// The map of settled devices in the batch's item.
@@ -108,11 +128,7 @@ impl BatchSettler {
             ("requestId".to_string(), s(&settlement.request_id)),
             ("settledAt".to_string(), s(&settlement.settled_at)),
         ]));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(ID, s(&batch_key(batch_id)))
+        let result = update_batch(&self.client, &self.table, batch_id)
             .update_expression("SET #devices.#d = :entry ADD #settled :one, #remaining :minus, #outcomes.#o :one")
             .condition_expression("attribute_exists(#devices) AND attribute_not_exists(#devices.#d)")
             .expression_attribute_names("#devices", SETTLED_DEVICES)
@@ -147,14 +163,9 @@ impl BatchSettler {
     /// The batch's counts, without its per-device map; `None` when it is
     /// gone (expired).
     pub async fn counts(&self, batch_id: &str) -> Result<Option<BatchCounts>, String> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(&batch_key(batch_id)))
+        let out = read_batch(&self.client, &self.table, batch_id)
             .projection_expression("#a, toSend, settled, outcomes, createdAtMs, requestId")
             .expression_attribute_names("#a", "action")
-            .consistent_read(true)
             .send()
             .await
             .map_err(|e| crate::aws::error_text(&e))?;

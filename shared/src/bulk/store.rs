@@ -12,7 +12,7 @@
 
 use super::plan::Line;
 use crate::action::Action;
-use super::settle::{ID, REMAINING, SETTLED_DEVICES, Settlement, batch_key};
+use super::settle::{ID, REMAINING, SETTLED_DEVICES, Settlement, batch_key, read_batch, update_batch};
 use crate::dynamo::{Item, conditional, n, number, s, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -75,12 +75,7 @@ impl BatchStore {
     }
 
     pub async fn find(&self, batch_id: &str) -> Result<Option<Batch>, String> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(&batch_key(batch_id)))
-            .consistent_read(true)
+        let out = read_batch(&self.client, &self.table, batch_id)
             .send()
             .await
             .map_err(|e| crate::aws::error_text(&e))?;
@@ -128,10 +123,7 @@ impl BatchStore {
 
     /// Every message is queued.
     pub async fn mark_queued(&self, batch_id: &str) -> Result<(), String> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(ID, s(&batch_key(batch_id)))
+        update_batch(&self.client, &self.table, batch_id)
             .update_expression("SET #state = :queued")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":queued", s(QUEUED))
