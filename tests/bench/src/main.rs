@@ -68,6 +68,13 @@ pub struct Args {
     pub only: Vec<String>,
 }
 
+impl Args {
+    /// Whether `--function` selected `name` (none given: every part).
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|n| n == name)
+    }
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut quick = false;
     let mut json = None;
@@ -261,7 +268,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut report = Report::new(args, &bin_dir, LOG_LEVEL);
     for target in TARGETS {
         let name = target.action.function_name();
-        if !args.only.is_empty() && !args.only.iter().any(|n| n == name) {
+        if !args.wants(name) {
             continue;
         }
         eprintln!("==> {name}");
@@ -276,7 +283,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         report.functions.push(function);
     }
     drop((secret.stack, certificate.stack));
-    if args.only.is_empty() || args.only.iter().any(|n| n == TRACKER_FUNCTION) {
+    if args.wants(TRACKER_FUNCTION) {
         let open_actions = if args.quick { 200 } else { 1000 };
         eprintln!("==> {TRACKER_FUNCTION} ({open_actions} open actions)");
         report.tracker = Some(
@@ -285,7 +292,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
                 .context("benchmarking the tracker")?,
         );
     }
-    if args.only.is_empty() || args.only.iter().any(|n| n == "queue") {
+    if args.wants("queue") {
         let devices = if args.quick { 100 } else { 1000 };
         eprintln!("==> queued writes ({devices} devices)");
         report.queue = Some(

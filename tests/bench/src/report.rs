@@ -427,22 +427,23 @@ impl Report {
             let c = CallSummary::of(&f.init_calls);
             mark(c.text(), total_max(&c) > 0)
         });
-        row("cold (client secret) median / max (ms)", "", &|f| {
-            let d = Dist::of(&f.cold);
-            format!("{:.1} / {:.1}", d.median_ms, d.max_ms)
-        });
-        row("cold (client secret) SM/token/Graph", "1/1/warm", &|f| {
-            let c = CallSummary::of(&f.cold_calls);
-            mark(c.text(), f.cold_off_budget(&c))
-        });
-        row("cold (certificate) median / max (ms)", "", &|f| {
-            let d = Dist::of(&f.cold_certificate);
-            format!("{:.1} / {:.1}", d.median_ms, d.max_ms)
-        });
-        row("cold (certificate) SM/token/Graph", "1/1/warm", &|f| {
-            let c = CallSummary::of(&f.cold_certificate_calls);
-            mark(c.text(), f.cold_off_budget(&c))
-        });
+        type Cold = fn(&FunctionReport) -> (&Vec<Duration>, &Vec<Calls>);
+        let cold_forms: [(&str, Cold); 2] = [
+            ("client secret", |f| (&f.cold, &f.cold_calls)),
+            ("certificate", |f| {
+                (&f.cold_certificate, &f.cold_certificate_calls)
+            }),
+        ];
+        for (form, cold) in cold_forms {
+            row(&format!("cold ({form}) median / max (ms)"), "", &|f| {
+                let d = Dist::of(cold(f).0);
+                format!("{:.1} / {:.1}", d.median_ms, d.max_ms)
+            });
+            row(&format!("cold ({form}) SM/token/Graph"), "1/1/warm", &|f| {
+                let c = CallSummary::of(cold(f).1);
+                mark(c.text(), f.cold_off_budget(&c))
+            });
+        }
         for (lookup, title) in [("id", "by id"), ("serialNumber", "by serial")] {
             row(&format!("warm {title} p50/p95/p99 (ms)"), "", &|f| {
                 f.warm(lookup).map_or("-".into(), |w| {
