@@ -550,25 +550,26 @@ mod tests {
     /// of the same devices, with the enrollment fields of a row that allows
     /// the action: each lands on that row.
     #[rustfmt::skip]
-    const SPELLINGS: &[(&str, Fields, Platform)] = &[
-        ("android", f("android", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
-        ("ANDROID", f("ANDROID", "13", "androidEnterpriseDedicatedDevice", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseDedicated),
-        ("AndroidEnterprise", f("AndroidEnterprise", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
-        ("AndroidForWork", f("AndroidForWork", "11", "userEnrollment", "mdm", "androidForWork", "unknown"), P::AndroidEnterprisePersonalWorkProfile),
-        ("AndroidAOSP", f("AndroidAOSP", "12", "androidAOSPUserlessDeviceEnrollment", "intuneAosp", "android", "unknown"), P::AospUserless),
-        (" Android ", f(" Android ", "6.0.1", "userEnrollment", "mdm", "android", "unknown"), P::AndroidDeviceAdministrator),
-        ("ios", f("ios", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
-        ("IPADOS", f("IPADOS", "17.4", "userEnrollment", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
-        ("iPhone", f("iPhone", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
-        ("iPad", f("iPad", "17.4", "appleBulkWithUser", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
-        ("VisionOS", f("VisionOS", "2.0", "appleBulkWithUser", "mdm", "visionOS", "unknown"), P::VisionOs),
-        ("Windows 10 Mobile", f("Windows 10 Mobile", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
-        ("WindowsPhone", f("WindowsPhone", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
+    const SPELLINGS: &[(Fields, Platform)] = &[
+        (f("android", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
+        (f("ANDROID", "13", "androidEnterpriseDedicatedDevice", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseDedicated),
+        (f("AndroidEnterprise", "14", "androidEnterpriseFullyManaged", "mdm", "androidEnterprise", "unknown"), P::AndroidEnterpriseFullyManaged),
+        (f("AndroidForWork", "11", "userEnrollment", "mdm", "androidForWork", "unknown"), P::AndroidEnterprisePersonalWorkProfile),
+        (f("AndroidAOSP", "12", "androidAOSPUserlessDeviceEnrollment", "intuneAosp", "android", "unknown"), P::AospUserless),
+        (f(" Android ", "6.0.1", "userEnrollment", "mdm", "android", "unknown"), P::AndroidDeviceAdministrator),
+        (f("ios", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
+        (f("IPADOS", "17.4", "userEnrollment", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
+        (f("iPhone", "17.5", "appleBulkWithUser", "mdm", "iPhone", "unknown"), P::AppleDeviceEnrollment),
+        (f("iPad", "17.4", "appleBulkWithUser", "mdm", "iPad", "unknown"), P::AppleDeviceEnrollment),
+        (f("VisionOS", "2.0", "appleBulkWithUser", "mdm", "visionOS", "unknown"), P::VisionOs),
+        (f("Windows 10 Mobile", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
+        (f("WindowsPhone", "10.0.15063.1631", "windowsAzureADJoin", "mdm", "unknown", "azureADJoined"), P::Windows10Mobile),
     ];
 
     #[test]
     fn operating_system_spellings_land_on_their_row() {
-        for (spelling, fields, platform) in SPELLINGS {
+        for (fields, platform) in SPELLINGS {
+            let spelling = fields.os;
             let d = fields.device();
             assert_eq!(classify(&d), *platform, "{spelling:?}");
             let action = if platform.is_android() {

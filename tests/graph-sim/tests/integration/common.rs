@@ -28,19 +28,26 @@ pub fn token_url(sim: &RunningSim) -> String {
     sim.token_url()
 }
 
-/// Token request with a client secret; returns the raw response.
-pub async fn token_with_secret(sim: &RunningSim, secret: &str) -> reqwest::Response {
+/// Client-credentials token request for the seeded app, proving itself
+/// with `credential` (form fields); returns the raw response.
+async fn token_request(sim: &RunningSim, credential: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", seed::CLIENT_ID),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    form.extend_from_slice(credential);
     client()
         .post(token_url(sim))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", seed::CLIENT_ID),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("client_secret", secret),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap()
+}
+
+/// Token request with a client secret; returns the raw response.
+pub async fn token_with_secret(sim: &RunningSim, secret: &str) -> reqwest::Response {
+    token_request(sim, &[("client_secret", secret)]).await
 }
 
 /// Register [`SECRET`] and return a fresh access token.
@@ -52,20 +59,32 @@ pub async fn token(sim: &RunningSim) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
+/// `path` (with its query) on `sim`'s Graph endpoint.
+pub fn url(sim: &RunningSim, path: &str) -> String {
+    format!("{}{path}", sim.base_url())
+}
+
 pub async fn get(sim: &RunningSim, token: &str, path: &str) -> reqwest::Response {
     client()
-        .get(format!("{}{path}", sim.base_url()))
+        .get(url(sim, path))
         .bearer_auth(token)
         .send()
         .await
         .unwrap()
 }
 
+/// GET `path`, assert 200 and return the JSON body.
+pub async fn get_json(sim: &RunningSim, token: &str, path: &str) -> Value {
+    let resp = get(sim, token, path).await;
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}
+
 /// A body-less POST as Graph wants it: reqwest sends no `Content-Length`
 /// for an empty body unless told to, and Graph may answer 411 without it.
 pub fn post_request(sim: &RunningSim, token: &str, path: &str) -> reqwest::RequestBuilder {
     client()
-        .post(format!("{}{path}", sim.base_url()))
+        .post(url(sim, path))
         .bearer_auth(token)
         .header("content-length", "0")
 }
@@ -168,22 +187,19 @@ pub fn assertion(signer: &TestCert, named: &TestCert, claims: &Value) -> String 
     jsonwebtoken::encode(&header, claims, &signer.encoding_key()).unwrap()
 }
 
+/// Token request with a signed client assertion; returns the raw response.
 pub async fn token_with_assertion(sim: &RunningSim, assertion: &str) -> reqwest::Response {
-    client()
-        .post(token_url(sim))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", seed::CLIENT_ID),
-            ("scope", "https://graph.microsoft.com/.default"),
+    token_request(
+        sim,
+        &[
             (
                 "client_assertion_type",
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", assertion),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 /// Assert an Entra error: status, `error`, and the AADSTS code.
@@ -193,30 +209,51 @@ pub async fn assert_entra_error(
     error: &str,
     code: u64,
 ) -> Value {
-    assert_eq!(resp.status(), status);
+    assert_entra_error_in("", resp, status, error, code).await
+}
+
+/// [`assert_entra_error`] for one `case` of a table, named in every
+/// failure message.
+pub async fn assert_entra_error_in(
+    case: &str,
+    resp: reqwest::Response,
+    status: u16,
+    error: &str,
+    code: u64,
+) -> Value {
+    assert_eq!(resp.status(), status, "{case}");
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], error, "{body}");
-    assert_eq!(body["error_codes"], json!([code]), "{body}");
+    assert_eq!(body["error"], error, "{case} {body}");
+    assert_eq!(body["error_codes"], json!([code]), "{case} {body}");
     let description = body["error_description"].as_str().unwrap();
     assert!(
         description.starts_with(&format!("AADSTS{code}: ")),
-        "{description}"
+        "{case} {description}"
     );
-    assert!(description.contains("\r\nTrace ID: "), "{description}");
+    assert!(
+        description.contains("\r\nTrace ID: "),
+        "{case} {description}"
+    );
     assert!(
         description.contains("\r\nCorrelation ID: "),
-        "{description}"
+        "{case} {description}"
     );
     assert!(
         body["error_uri"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("/error?code={code}"))
+            .ends_with(&format!("/error?code={code}")),
+        "{case} {body}"
     );
     for field in ["timestamp", "trace_id", "correlation_id"] {
-        assert!(body[field].is_string(), "{field} missing in {body}");
+        assert!(body[field].is_string(), "{case} {field} missing in {body}");
     }
     body
+}
+
+/// Assert Entra's 401 `invalid_client` with the AADSTS `code`.
+pub async fn assert_invalid_client(resp: reqwest::Response, code: u64) -> Value {
+    assert_entra_error(resp, 401, "invalid_client", code).await
 }
 
 /// Assert a Graph error: status and `error.code`; returns the body.
