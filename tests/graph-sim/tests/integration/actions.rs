@@ -18,8 +18,7 @@ fn is_graph_timestamp(s: &str) -> bool {
 
 #[tokio::test]
 async fn reset_records_pending_then_done_with_passcode() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     let id = devices::AE_DEDICATED;
 
@@ -28,15 +27,12 @@ async fn reset_records_pending_then_done_with_passcode() {
     assert!(resp.headers().contains_key("request-id"));
     assert_eq!(control.post_count(id).await, 1);
 
-    let device: Value = get(
+    let device = get_json(
         &sim,
         &token,
         &format!("/v1.0/deviceManagement/managedDevices/{id}?$select=id,deviceActionResults"),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let results = device["deviceActionResults"].as_array().unwrap();
     assert_eq!(results.len(), 1);
     let entry = &results[0];
@@ -55,15 +51,12 @@ async fn reset_records_pending_then_done_with_passcode() {
     assert_eq!(entry["startDateTime"], entry["lastUpdatedDateTime"]);
 
     // The list still shows no action results.
-    let list: Value = get(
+    let list = get_json(
         &sim,
         &token,
         "/v1.0/deviceManagement/managedDevices?$filter=serialNumber eq 'R58N10AE001'",
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         list["value"][0]["deviceActionResults"],
         serde_json::json!([])
@@ -75,23 +68,19 @@ async fn reset_records_pending_then_done_with_passcode() {
         .unwrap();
     assert_eq!(done["actionState"], "done");
     assert_eq!(done["passcode"], "24681357");
-    let device: Value = get(
+    let device = get_json(
         &sim,
         &token,
         &format!("/beta/deviceManagement/managedDevices/{id}"),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(device["deviceActionResults"][0]["actionState"], "done");
     assert_eq!(device["deviceActionResults"][0]["passcode"], "24681357");
 }
 
 #[tokio::test]
 async fn android_done_generates_a_passcode_and_latest_entry_wins() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     let id = devices::AE_FULLY_MANAGED;
     assert_eq!(
@@ -152,8 +141,7 @@ async fn android_done_generates_a_passcode_and_latest_entry_wins() {
 
 #[tokio::test]
 async fn other_actions_are_recorded_with_their_types() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let id = devices::MACOS;
     let lock = format!("/v1.0/deviceManagement/managedDevices/{id}/remoteLock");
     assert_eq!(post(&sim, &token, &lock).await.status(), 204);
@@ -184,8 +172,7 @@ async fn other_actions_are_recorded_with_their_types() {
 
 #[tokio::test]
 async fn refusals() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     for id in [
         devices::WINDOWS_DESKTOP,
@@ -223,11 +210,7 @@ async fn refusals() {
 
     // A body is refused and nothing is recorded.
     let resp = client()
-        .post(format!(
-            "{}{}",
-            sim.base_url(),
-            reset_path("v1.0", devices::AE_DEDICATED)
-        ))
+        .post(url(&sim, &reset_path("v1.0", devices::AE_DEDICATED)))
         .bearer_auth(&token)
         .header("content-type", "application/json")
         .body("{}")
@@ -252,14 +235,9 @@ async fn refusals() {
 #[tokio::test]
 async fn reqwest_post_without_explicit_length_is_411() {
     // reqwest omits Content-Length on an empty body unless the header is set.
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let resp = client()
-        .post(format!(
-            "{}{}",
-            sim.base_url(),
-            reset_path("v1.0", devices::AE_DEDICATED)
-        ))
+        .post(url(&sim, &reset_path("v1.0", devices::AE_DEDICATED)))
         .bearer_auth(&token)
         .send()
         .await
@@ -273,8 +251,7 @@ async fn reqwest_post_without_explicit_length_is_411() {
 
 #[tokio::test]
 async fn post_without_length_is_411() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let addr = sim.addr();
     let path = reset_path("v1.0", devices::AE_DEDICATED);
     let response = tokio::task::spawn_blocking(move || {
@@ -303,8 +280,7 @@ async fn post_without_length_is_411() {
 
 #[tokio::test]
 async fn write_limit_throttles_with_retry_after() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     control
         .set_write_limit(Some(WriteLimit {

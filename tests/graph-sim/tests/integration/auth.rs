@@ -8,6 +8,17 @@ use crate::common::*;
 
 const DEVICES: &str = "/v1.0/deviceManagement/managedDevices";
 
+/// Assert that the token endpoint refuses `assertion` as `invalid_client`
+/// with the AADSTS `code`.
+async fn assert_assertion_refused(sim: &graph_sim::RunningSim, assertion: &str, code: u64) {
+    assert_invalid_client(token_with_assertion(sim, assertion).await, code).await;
+}
+
+/// Assert Graph's 401 `InvalidAuthenticationToken`; returns the body.
+async fn assert_unauthenticated(resp: reqwest::Response) -> Value {
+    assert_graph_error(resp, 401, "InvalidAuthenticationToken").await
+}
+
 #[tokio::test]
 async fn secret_grant_issues_an_opaque_token() {
     let sim = sim().await;
@@ -32,21 +43,9 @@ async fn secret_grant_issues_an_opaque_token() {
 async fn wrong_secret_is_invalid_client_401() {
     let sim = sim().await;
     // The seeded app has no secret at all until one is registered.
-    assert_entra_error(
-        token_with_secret(&sim, SECRET).await,
-        401,
-        "invalid_client",
-        7000215,
-    )
-    .await;
+    assert_invalid_client(token_with_secret(&sim, SECRET).await, 7000215).await;
     sim.control().set_secrets(&[SECRET]).await.unwrap();
-    assert_entra_error(
-        token_with_secret(&sim, "nope").await,
-        401,
-        "invalid_client",
-        7000215,
-    )
-    .await;
+    assert_invalid_client(token_with_secret(&sim, "nope").await, 7000215).await;
 }
 
 #[tokio::test]
@@ -106,56 +105,62 @@ async fn token_request_validation_errors() {
         f
     };
     let t = seed::TENANT_ID;
-    assert_entra_error(
-        send("00000000-0000-0000-0000-000000000000", good()).await,
-        400,
-        "invalid_request",
-        90002,
-    )
-    .await;
-    assert_entra_error(
-        send(t, with("client_id", "00000000-0000-0000-0000-000000000001")).await,
-        400,
-        "unauthorized_client",
-        700016,
-    )
-    .await;
-    assert_entra_error(
-        send(t, with("grant_type", "password")).await,
-        400,
-        "unsupported_grant_type",
-        70003,
-    )
-    .await;
-    assert_entra_error(
-        send(t, without("grant_type")).await,
-        400,
-        "unsupported_grant_type",
-        70003,
-    )
-    .await;
-    assert_entra_error(
-        send(t, with("scope", "https://graph.microsoft.com/User.Read")).await,
-        400,
-        "invalid_scope",
-        70011,
-    )
-    .await;
-    assert_entra_error(
-        send(t, with("scope", "https://management.azure.com/.default")).await,
-        400,
-        "invalid_scope",
-        70011,
-    )
-    .await;
-    assert_entra_error(send(t, without("scope")).await, 400, "invalid_scope", 70011).await;
-    assert_entra_error(
-        send(t, without("client_secret")).await,
-        400,
-        "invalid_request",
-        7000218,
-    )
-    .await;
+    // (case, tenant, form fields, expected `error`, expected AADSTS code)
+    let cases = [
+        (
+            "unknown tenant",
+            "00000000-0000-0000-0000-000000000000",
+            good(),
+            "invalid_request",
+            90002,
+        ),
+        (
+            "unknown client id",
+            t,
+            with("client_id", "00000000-0000-0000-0000-000000000001"),
+            "unauthorized_client",
+            700016,
+        ),
+        (
+            "password grant",
+            t,
+            with("grant_type", "password"),
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            "no grant type",
+            t,
+            without("grant_type"),
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            "delegated scope",
+            t,
+            with("scope", "https://graph.microsoft.com/User.Read"),
+            "invalid_scope",
+            70011,
+        ),
+        (
+            "another resource's scope",
+            t,
+            with("scope", "https://management.azure.com/.default"),
+            "invalid_scope",
+            70011,
+        ),
+        ("no scope", t, without("scope"), "invalid_scope", 70011),
+        (
+            "no credential",
+            t,
+            without("client_secret"),
+            "invalid_request",
+            7000218,
+        ),
+    ];
+    for (case, tenant, fields, error, code) in cases {
+        assert_entra_error_in(case, send(tenant, fields).await, 400, error, code).await;
+    }
     // This server's own base URL is an accepted resource.
     let own_scope = format!("{}/.default", sim.base_url());
     assert_eq!(send(t, with("scope", &own_scope)).await.status(), 200);
@@ -163,12 +168,8 @@ async fn token_request_validation_errors() {
 
 #[tokio::test]
 async fn certificate_assertions() {
-    let sim = sim().await;
     let (a, b) = certs();
-    sim.control()
-        .set_certificate(Some(&a.cert_pem))
-        .await
-        .unwrap();
+    let sim = sim_with_certificate(a).await;
 
     // Valid PS256 with x5t#S256.
     let first = claims(&sim);
@@ -184,56 +185,26 @@ async fn certificate_assertions() {
     );
 
     // The same assertion again: jti replay.
-    assert_entra_error(
-        token_with_assertion(&sim, &ok).await,
-        401,
-        "invalid_client",
-        700025,
-    )
-    .await;
+    assert_assertion_refused(&sim, &ok, 700025).await;
 
     // Signed by another key while naming the registered certificate.
     let forged = assertion(b, a, &claims(&sim));
-    assert_entra_error(
-        token_with_assertion(&sim, &forged).await,
-        401,
-        "invalid_client",
-        700027,
-    )
-    .await;
+    assert_assertion_refused(&sim, &forged, 700027).await;
 
     // Thumbprint of a certificate that is not registered.
     let unknown = assertion(b, b, &claims(&sim));
-    assert_entra_error(
-        token_with_assertion(&sim, &unknown).await,
-        401,
-        "invalid_client",
-        700027,
-    )
-    .await;
+    assert_assertion_refused(&sim, &unknown, 700027).await;
 
     // Expired beyond the five-minute skew.
     let mut old = claims(&sim);
     old["exp"] = json!(now() - 3600);
     old["nbf"] = json!(now() - 4000);
-    assert_entra_error(
-        token_with_assertion(&sim, &assertion(a, a, &old)).await,
-        401,
-        "invalid_client",
-        700024,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &old), 700024).await;
 
     // Not valid yet.
     let mut early = claims(&sim);
     early["nbf"] = json!(now() + 3600);
-    assert_entra_error(
-        token_with_assertion(&sim, &assertion(a, a, &early)).await,
-        401,
-        "invalid_client",
-        700024,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &early), 700024).await;
 
     // Within the skew is fine.
     let mut skewed = claims(&sim);
@@ -251,54 +222,26 @@ async fn certificate_assertions() {
         "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
         seed::TENANT_ID
     ));
-    assert_entra_error(
-        token_with_assertion(&sim, &assertion(a, a, &aud)).await,
-        401,
-        "invalid_client",
-        700023,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &aud), 700023).await;
 
     // Issuer / subject not the client id.
     let mut iss = claims(&sim);
     iss["sub"] = json!("someone-else");
-    assert_entra_error(
-        token_with_assertion(&sim, &assertion(a, a, &iss)).await,
-        401,
-        "invalid_client",
-        700021,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &iss), 700021).await;
 
     // Missing jti.
     let mut no_jti = claims(&sim);
     no_jti.as_object_mut().unwrap().remove("jti");
-    assert_entra_error(
-        token_with_assertion(&sim, &assertion(a, a, &no_jti)).await,
-        401,
-        "invalid_client",
-        50027,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &no_jti), 50027).await;
 
     // Garbage.
-    assert_entra_error(
-        token_with_assertion(&sim, "not-a-jwt").await,
-        401,
-        "invalid_client",
-        50027,
-    )
-    .await;
+    assert_assertion_refused(&sim, "not-a-jwt", 50027).await;
 }
 
 #[tokio::test]
 async fn legacy_rs256_with_sha1_thumbprint_is_accepted() {
-    let sim = sim().await;
     let (a, _) = certs();
-    sim.control()
-        .set_certificate(Some(&a.cert_pem))
-        .await
-        .unwrap();
+    let sim = sim_with_certificate(a).await;
     let mut header = Header::new(Algorithm::RS256);
     header.x5t = Some(a.x5t_sha1());
     let jwt = jsonwebtoken::encode(&header, &claims(&sim), &a.encoding_key()).unwrap();
@@ -307,10 +250,9 @@ async fn legacy_rs256_with_sha1_thumbprint_is_accepted() {
 
 #[tokio::test]
 async fn removing_the_certificate_rejects_assertions() {
-    let sim = sim().await;
     let (a, _) = certs();
+    let sim = sim_with_certificate(a).await;
     let control = sim.control();
-    control.set_certificate(Some(&a.cert_pem)).await.unwrap();
     control
         .set_app(&AppCredentials {
             certificate_pem: Some(None),
@@ -318,14 +260,7 @@ async fn removing_the_certificate_rejects_assertions() {
         })
         .await
         .unwrap();
-    let jwt = assertion(a, a, &claims(&sim));
-    assert_entra_error(
-        token_with_assertion(&sim, &jwt).await,
-        401,
-        "invalid_client",
-        700027,
-    )
-    .await;
+    assert_assertion_refused(&sim, &assertion(a, a, &claims(&sim)), 700027).await;
     // A malformed certificate is refused by the control API.
     assert!(
         control
@@ -340,21 +275,12 @@ async fn removing_the_certificate_rejects_assertions() {
 #[tokio::test]
 async fn graph_401_missing_invalid_expired() {
     let sim = sim().await;
-    let resp = client()
-        .get(format!("{}{DEVICES}", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(url(&sim, DEVICES)).send().await.unwrap();
     assert!(resp.headers().contains_key("www-authenticate"));
-    let body = assert_graph_error(resp, 401, "InvalidAuthenticationToken").await;
+    let body = assert_unauthenticated(resp).await;
     assert_eq!(body["error"]["message"], "Access token is empty.");
 
-    let body = assert_graph_error(
-        get(&sim, "made-up-token", DEVICES).await,
-        401,
-        "InvalidAuthenticationToken",
-    )
-    .await;
+    let body = assert_unauthenticated(get(&sim, "made-up-token", DEVICES).await).await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -365,12 +291,7 @@ async fn graph_401_missing_invalid_expired() {
     let token = token(&sim).await;
     assert_eq!(get(&sim, &token, DEVICES).await.status(), 200);
     sim.control().expire_tokens().await.unwrap();
-    let body = assert_graph_error(
-        get(&sim, &token, DEVICES).await,
-        401,
-        "InvalidAuthenticationToken",
-    )
-    .await;
+    let body = assert_unauthenticated(get(&sim, &token, DEVICES).await).await;
     assert_eq!(
         body["error"]["message"],
         "Lifetime validation failed, the token is expired."
@@ -386,12 +307,7 @@ async fn token_lifetime_setting_applies() {
     assert_eq!(body["expires_in"], 1);
     let token = body["access_token"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_graph_error(
-        get(&sim, &token, DEVICES).await,
-        401,
-        "InvalidAuthenticationToken",
-    )
-    .await;
+    assert_unauthenticated(get(&sim, &token, DEVICES).await).await;
 }
 
 #[tokio::test]
@@ -400,18 +316,9 @@ async fn graph_403_without_role() {
     let control = sim.control();
     control.set_roles(&[seed::ROLE_READ_ALL]).await.unwrap();
     let token = token(&sim).await;
+    let reset = reset_path("v1.0", seed::devices::AE_DEDICATED);
     assert_eq!(get(&sim, &token, DEVICES).await.status(), 200);
-    let body = assert_graph_error(
-        post(
-            &sim,
-            &token,
-            &reset_path("v1.0", seed::devices::AE_DEDICATED),
-        )
-        .await,
-        403,
-        "Forbidden",
-    )
-    .await;
+    let body = assert_graph_error(post(&sim, &token, &reset).await, 403, "Forbidden").await;
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("DeviceManagementManagedDevices.PrivilegedOperations.All"),
@@ -429,29 +336,11 @@ async fn graph_403_without_role() {
         .unwrap();
     let token = crate::common::token(&sim).await;
     assert_graph_error(get(&sim, &token, DEVICES).await, 403, "Forbidden").await;
-    assert_eq!(
-        post(
-            &sim,
-            &token,
-            &reset_path("v1.0", seed::devices::AE_DEDICATED)
-        )
-        .await
-        .status(),
-        204
-    );
+    assert_eq!(post(&sim, &token, &reset).await.status(), 204);
 
     // Roles are captured at issue time.
     control.set_roles(&[]).await.unwrap();
-    assert_eq!(
-        post(
-            &sim,
-            &token,
-            &reset_path("v1.0", seed::devices::AE_DEDICATED)
-        )
-        .await
-        .status(),
-        204
-    );
+    assert_eq!(post(&sim, &token, &reset).await.status(), 204);
 }
 
 #[tokio::test]
@@ -462,12 +351,7 @@ async fn reset_restores_defaults_and_drops_tokens() {
     control.set_page_size(3).await.unwrap();
     control.reset().await.unwrap();
     assert!(control.requests().await.is_empty());
-    assert_graph_error(
-        get(&sim, &token, DEVICES).await,
-        401,
-        "InvalidAuthenticationToken",
-    )
-    .await;
+    assert_unauthenticated(get(&sim, &token, DEVICES).await).await;
     assert_eq!(
         control.settings().await.unwrap(),
         graph_sim::Settings::default()

@@ -64,6 +64,13 @@ pub fn url(sim: &RunningSim, path: &str) -> String {
     format!("{}{path}", sim.base_url())
 }
 
+/// A fresh simulator and an access token for its seeded app.
+pub async fn sim_with_token() -> (RunningSim, String) {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    (sim, token)
+}
+
 pub async fn get(sim: &RunningSim, token: &str, path: &str) -> reqwest::Response {
     client()
         .get(url(sim, path))
@@ -162,6 +169,16 @@ pub fn certs() -> &'static (TestCert, TestCert) {
     })
 }
 
+/// A fresh simulator with `cert` registered for the seeded app.
+pub async fn sim_with_certificate(cert: &TestCert) -> RunningSim {
+    let sim = sim().await;
+    sim.control()
+        .set_certificate(Some(&cert.cert_pem))
+        .await
+        .unwrap();
+    sim
+}
+
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -230,14 +247,9 @@ pub async fn assert_entra_error_in(
         description.starts_with(&format!("AADSTS{code}: ")),
         "{case} {description}"
     );
-    assert!(
-        description.contains("\r\nTrace ID: "),
-        "{case} {description}"
-    );
-    assert!(
-        description.contains("\r\nCorrelation ID: "),
-        "{case} {description}"
-    );
+    for line in ["\r\nTrace ID: ", "\r\nCorrelation ID: "] {
+        assert!(description.contains(line), "{case} {description}");
+    }
     assert!(
         body["error_uri"]
             .as_str()

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::common::*;
 
 async fn list_all(sim: &graph_sim::RunningSim, token: &str, first: &str) -> (Vec<Value>, usize) {
-    let mut url = format!("{}{first}", sim.base_url());
+    let mut url = url(sim, first);
     let mut all = Vec::new();
     let mut pages = 0;
     loop {
@@ -33,13 +33,9 @@ fn ids(devices: &[Value]) -> Vec<&str> {
 
 #[tokio::test]
 async fn list_shape_and_headers() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let resp = client()
-        .get(format!(
-            "{}/v1.0/deviceManagement/managedDevices",
-            sim.base_url()
-        ))
+        .get(url(&sim, "/v1.0/deviceManagement/managedDevices"))
         .bearer_auth(&token)
         .header("client-request-id", "6f1b3a52-1111-4222-8333-944445555666")
         .send()
@@ -73,8 +69,7 @@ async fn list_shape_and_headers() {
 
 #[tokio::test]
 async fn filter_matches_exactly_and_pages_via_next_link() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     sim.control().set_page_size(1).await.unwrap();
     let (found, pages) = list_all(
         &sim,
@@ -89,36 +84,32 @@ async fn filter_matches_exactly_and_pages_via_next_link() {
     assert_eq!(pages, 2);
     assert_eq!(found[0].as_object().unwrap().len(), 2, "{}", found[0]);
 
-    // Case-insensitive, exact: the near-miss fillers never match.
-    let (found, _) = list_all(
-        &sim,
-        &token,
-        "/v1.0/deviceManagement/managedDevices?$filter=deviceName+eq+'kiosk-LOBBY-01'",
-    )
-    .await;
-    assert_eq!(ids(&found), vec![devices::AE_DEDICATED]);
-    let (found, _) = list_all(
-        &sim,
-        &token,
-        "/v1.0/deviceManagement/managedDevices?$filter=serialNumber eq 'R58N10AE001'",
-    )
-    .await;
-    assert_eq!(ids(&found), vec![devices::AE_DEDICATED]);
-
-    // Escaped quote and a conjunction.
-    let (found, _) = list_all(
-        &sim,
-        &token,
-        "/beta/deviceManagement/managedDevices?$filter=deviceName eq 'Kim''s Pixel' and userPrincipalName eq 'O''BRIEN@contoso.com'",
-    )
-    .await;
-    assert_eq!(ids(&found), vec![devices::APOSTROPHE]);
+    for (case, path, expected) in [
+        // Case-insensitive, exact: the near-miss fillers never match.
+        (
+            "device name in another case",
+            "/v1.0/deviceManagement/managedDevices?$filter=deviceName+eq+'kiosk-LOBBY-01'",
+            devices::AE_DEDICATED,
+        ),
+        (
+            "serial number",
+            "/v1.0/deviceManagement/managedDevices?$filter=serialNumber eq 'R58N10AE001'",
+            devices::AE_DEDICATED,
+        ),
+        (
+            "escaped quote and a conjunction",
+            "/beta/deviceManagement/managedDevices?$filter=deviceName eq 'Kim''s Pixel' and userPrincipalName eq 'O''BRIEN@contoso.com'",
+            devices::APOSTROPHE,
+        ),
+    ] {
+        let (found, _) = list_all(&sim, &token, path).await;
+        assert_eq!(ids(&found), vec![expected], "{case}");
+    }
 }
 
 #[tokio::test]
 async fn paging_with_top_walks_everything() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let (all, pages) = list_all(
         &sim,
         &token,
@@ -134,8 +125,7 @@ async fn paging_with_top_walks_everything() {
 
 #[tokio::test]
 async fn unsupported_filters_are_silently_ignored() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     for filter in [
         "deviceEnrollmentType eq 'androidEnterpriseDedicatedDevice'",
         "userId eq '33333333-0000-4000-8000-000000000001'",
@@ -158,8 +148,7 @@ async fn unsupported_filters_are_silently_ignored() {
 
 #[tokio::test]
 async fn or_on_one_property_that_documents_it_is_honoured() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     for (filter, expected) in [
         (
             "serialNumber eq 'R58N10AE001' or serialNumber eq 'r58n10ae002'",
@@ -182,8 +171,7 @@ async fn or_on_one_property_that_documents_it_is_honoured() {
 
 #[tokio::test]
 async fn silent_filter_mode_returns_everything() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     sim.control().set_silent_filter_mode(true).await.unwrap();
     let (found, _) = list_all(
         &sim,
@@ -196,8 +184,7 @@ async fn silent_filter_mode_returns_everything() {
 
 #[tokio::test]
 async fn broken_filter_is_400() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     for filter in [
         "serialNumber eq 'R58",
         "serialNumber eq 'x' and",
@@ -221,13 +208,12 @@ async fn broken_filter_is_400() {
 
 #[tokio::test]
 async fn select_rules() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let path = format!(
         "/beta/deviceManagement/managedDevices/{}?$select=deviceType,JOINTYPE",
         devices::WINDOWS_DESKTOP
     );
-    let body: Value = get(&sim, &token, &path).await.json().await.unwrap();
+    let body = get_json(&sim, &token, &path).await;
     assert_eq!(body["id"], devices::WINDOWS_DESKTOP);
     assert_eq!(body["deviceType"], "desktop");
     assert_eq!(body["joinType"], "azureADJoined");
@@ -264,19 +250,17 @@ async fn select_rules() {
 
 #[tokio::test]
 async fn v1_lacks_beta_enrollment_types() {
-    let sim = sim().await;
-    let token = token(&sim).await;
-    let path = |v: &str, id: &str| format!("/{v}/deviceManagement/managedDevices/{id}");
-    let v1: Value = get(&sim, &token, &path("v1.0", devices::AE_DEDICATED))
+    let (sim, token) = sim_with_token().await;
+    let device = async |version: &str, id: &str| {
+        get_json(
+            &sim,
+            &token,
+            &format!("/{version}/deviceManagement/managedDevices/{id}"),
+        )
         .await
-        .json()
-        .await
-        .unwrap();
-    let beta: Value = get(&sim, &token, &path("beta", devices::AE_DEDICATED))
-        .await
-        .json()
-        .await
-        .unwrap();
+    };
+    let v1 = device("v1.0", devices::AE_DEDICATED).await;
+    let beta = device("beta", devices::AE_DEDICATED).await;
     assert_eq!(v1["deviceEnrollmentType"], "unknown");
     assert_eq!(
         beta["deviceEnrollmentType"],
@@ -286,35 +270,18 @@ async fn v1_lacks_beta_enrollment_types() {
     assert_eq!(beta["deviceType"], "androidEnterprise");
     assert_eq!(beta["ownerType"], "company");
 
-    let aosp: Value = get(&sim, &token, &path("v1.0", devices::AOSP_USERLESS))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let aosp = device("v1.0", devices::AOSP_USERLESS).await;
     assert_eq!(aosp["managementAgent"], "unknown");
     assert_eq!(aosp["deviceEnrollmentType"], "unknown");
-    let adue: Value = get(
-        &sim,
-        &token,
-        &path("v1.0", devices::IOS_ACCOUNT_DRIVEN_USER_ENROLLMENT),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let adue = device("v1.0", devices::IOS_ACCOUNT_DRIVEN_USER_ENROLLMENT).await;
     assert_eq!(adue["deviceEnrollmentType"], "unknown");
-    let ue: Value = get(&sim, &token, &path("v1.0", devices::IOS_USER_ENROLLMENT))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ue = device("v1.0", devices::IOS_USER_ENROLLMENT).await;
     assert_eq!(ue["deviceEnrollmentType"], "appleUserEnrollment");
 }
 
 #[tokio::test]
 async fn get_by_id_errors() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let resp = get(
         &sim,
         &token,
@@ -350,15 +317,12 @@ async fn get_by_id_errors() {
 
     // Key syntax and upper-case ids resolve to the same device.
     let upper = devices::AE_DEDICATED.to_uppercase();
-    let body: Value = get(
+    let body = get_json(
         &sim,
         &token,
         &format!("/v1.0/deviceManagement/managedDevices('{upper}')"),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(body["id"], devices::AE_DEDICATED);
     assert_eq!(body["serialNumber"], "R58N10AE001");
     assert_eq!(
@@ -373,8 +337,7 @@ async fn get_by_id_errors() {
 
 #[tokio::test]
 async fn control_can_add_devices() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let id = "11111111-0000-4000-8000-00000000aaaa";
     sim.control()
         .put_device(&serde_json::json!({"id": id, "deviceName": "EXTRA", "operatingSystem": "Android", "serialNumber": "EXTRA01"}))

@@ -4,15 +4,14 @@
 use std::time::{Duration, Instant};
 
 use graph_sim::seed::devices;
-use graph_sim::{DropPoint, Endpoint, FaultRule};
+use graph_sim::{DropPoint, Endpoint, FaultRule, RunningSim};
 use serde_json::Value;
 
 use crate::common::*;
 
 #[tokio::test]
 async fn status_faults_with_and_without_retry_after() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     let path = reset_path("v1.0", devices::AE_DEDICATED);
     control
@@ -51,8 +50,7 @@ async fn status_faults_with_and_without_retry_after() {
 
 #[tokio::test]
 async fn gateway_and_server_errors_and_times() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     control
         .add_fault(&FaultRule::status(500).times(2))
@@ -84,23 +82,24 @@ async fn token_endpoint_faults_use_entra_shape() {
     assert_eq!(token_with_secret(&sim, SECRET).await.status(), 200);
 }
 
+/// Arm `drop` (a dropped-connection rule), POST a reset of `id` and assert
+/// that the connection closes without an HTTP answer.
+async fn reset_is_dropped(sim: &RunningSim, token: &str, id: &str, drop: FaultRule) {
+    sim.control().add_fault(&drop).await.unwrap();
+    let err = post_request(sim, token, &reset_path("v1.0", id))
+        .send()
+        .await
+        .expect_err("the connection is dropped");
+    assert!(err.status().is_none(), "{err:?}");
+}
+
 #[tokio::test]
 async fn drop_after_commit_records_the_action_but_sends_nothing() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     let id = devices::AE_CORPORATE_WORK_PROFILE;
-    control
-        .add_fault(
-            &FaultRule::drop_connection(DropPoint::AfterCommit).path_contains("resetPasscode"),
-        )
-        .await
-        .unwrap();
-    let result = post_request(&sim, &token, &reset_path("v1.0", id))
-        .send()
-        .await;
-    let err = result.expect_err("the connection is dropped");
-    assert!(err.status().is_none(), "{err:?}");
+    let drop = FaultRule::drop_connection(DropPoint::AfterCommit).path_contains("resetPasscode");
+    reset_is_dropped(&sim, &token, id, drop).await;
     // The reset was queued all the same.
     let results = control.action_results(id).await.unwrap();
     assert_eq!(results.len(), 1);
@@ -121,19 +120,11 @@ async fn drop_after_commit_records_the_action_but_sends_nothing() {
 
 #[tokio::test]
 async fn drop_before_commit_does_nothing() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let control = sim.control();
     let id = devices::AE_CORPORATE_WORK_PROFILE;
-    control
-        .add_fault(&FaultRule::drop_connection(DropPoint::BeforeCommit).method("POST"))
-        .await
-        .unwrap();
-    let err = post_request(&sim, &token, &reset_path("v1.0", id))
-        .send()
-        .await
-        .expect_err("the connection is dropped");
-    assert!(err.status().is_none());
+    let drop = FaultRule::drop_connection(DropPoint::BeforeCommit).method("POST");
+    reset_is_dropped(&sim, &token, id, drop).await;
     assert!(control.action_results(id).await.unwrap().is_empty());
     assert_eq!(control.post_count(id).await, 0);
     let entry = control.requests().await.into_iter().last().unwrap();
@@ -143,8 +134,7 @@ async fn drop_before_commit_does_nothing() {
 
 #[tokio::test]
 async fn delay_then_normal_answer() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     sim.control()
         .add_fault(&FaultRule::delay_ms(300))
         .await

@@ -7,10 +7,9 @@ use crate::common::*;
 
 #[tokio::test]
 async fn log_never_contains_secrets_tokens_assertions_or_passcodes() {
-    let sim = sim().await;
-    let control = sim.control();
     let (a, _) = certs();
-    control.set_certificate(Some(&a.cert_pem)).await.unwrap();
+    let sim = sim_with_certificate(a).await;
+    let control = sim.control();
     let token = token(&sim).await;
     let jwt = assertion(a, a, &claims(&sim));
     let assertion_token: Value = token_with_assertion(&sim, &jwt).await.json().await.unwrap();
@@ -112,8 +111,7 @@ async fn log_never_contains_secrets_tokens_assertions_or_passcodes() {
 
 #[tokio::test]
 async fn log_records_decoded_query() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     sim.control().clear_requests().await.unwrap();
     get(
         &sim,

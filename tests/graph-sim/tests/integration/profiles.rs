@@ -18,6 +18,10 @@ fn list_path(filter: &str) -> String {
     )
 }
 
+fn device_path(id: &str) -> String {
+    format!("/beta/deviceManagement/managedDevices/{id}?$select=id,imei,operatingSystem")
+}
+
 #[tokio::test]
 async fn variants_spell_the_same_tenant_as_real_tenants_do() {
     let sim = variants().await;
@@ -25,50 +29,25 @@ async fn variants_spell_the_same_tenant_as_real_tenants_do() {
     let token = token(&sim).await;
 
     // The iPhone's IMEI is stored with spaces: the digits-only form finds nothing.
-    let body: Value = get(&sim, &token, &list_path("imei eq '350000000000010'"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&sim, &token, &list_path("imei eq '350000000000010'")).await;
     assert_eq!(body["value"].as_array().unwrap().len(), 0, "{body}");
-    let body: Value = get(&sim, &token, &list_path("imei eq '35 000000 000001 0'"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&sim, &token, &list_path("imei eq '35 000000 000001 0'")).await;
     let found = &body["value"][0];
     assert_eq!(found["id"], devices::IOS_ADE, "{body}");
     assert_eq!(found["@odata.type"], "#microsoft.graph.managedDevice");
 
     // Android keeps digits only, and says which Android it is.
-    let one: Value = get(
-        &sim,
-        &token,
-        &format!(
-            "/beta/deviceManagement/managedDevices/{}?$select=id,imei,operatingSystem",
-            devices::AE_DEDICATED
-        ),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let one = get_json(&sim, &token, &device_path(devices::AE_DEDICATED)).await;
     assert_eq!(one["imei"], "350000000000001");
     assert_eq!(one["operatingSystem"], "AndroidEnterprise");
 
     // The iPad has no IMEI property at all.
-    let ipad: Value = get(
+    let ipad = get_json(
         &sim,
         &token,
-        &format!(
-            "/beta/deviceManagement/managedDevices/{}?$select=id,imei,operatingSystem",
-            devices::IPADOS_DEVICE_ENROLLMENT
-        ),
+        &device_path(devices::IPADOS_DEVICE_ENROLLMENT),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert!(ipad.get("imei").is_none(), "{ipad}");
     assert_eq!(ipad["operatingSystem"], "iPadOS");
 }
@@ -121,8 +100,7 @@ async fn variants_answer_actions_throttling_and_outages_in_other_shapes() {
 
 #[tokio::test]
 async fn requests_off_the_published_schema_are_recorded() {
-    let sim = sim().await;
-    let token = token(&sim).await;
+    let (sim, token) = sim_with_token().await;
     let ok = get(&sim, &token, &list_path("serialNumber eq 'R58N10AE001'")).await;
     assert_eq!(ok.status(), 200);
     assert!(sim.schema_violations().is_empty());
