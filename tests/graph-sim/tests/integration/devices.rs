@@ -27,6 +27,11 @@ async fn list_all(sim: &graph_sim::RunningSim, token: &str, first: &str) -> (Vec
     (all, pages)
 }
 
+/// The device list of `version` filtered by `filter` (sent as written).
+fn filter_path(version: &str, filter: &str) -> String {
+    format!("/{version}/deviceManagement/managedDevices?$filter={filter}")
+}
+
 fn ids(devices: &[Value]) -> Vec<&str> {
     devices.iter().map(|d| d["id"].as_str().unwrap()).collect()
 }
@@ -136,12 +141,7 @@ async fn unsupported_filters_are_silently_ignored() {
         // `or` on a property documented with `eq` only.
         "deviceName eq 'KIOSK-LOBBY-01' or deviceName eq 'COBO-ALEX'",
     ] {
-        let (found, _) = list_all(
-            &sim,
-            &token,
-            &format!("/v1.0/deviceManagement/managedDevices?$filter={filter}"),
-        )
-        .await;
+        let (found, _) = list_all(&sim, &token, &filter_path("v1.0", filter)).await;
         assert_eq!(found.len(), devices::TOTAL, "{filter}");
     }
 }
@@ -159,12 +159,7 @@ async fn or_on_one_property_that_documents_it_is_honoured() {
             vec![devices::AE_DEDICATED],
         ),
     ] {
-        let (found, _) = list_all(
-            &sim,
-            &token,
-            &format!("/beta/deviceManagement/managedDevices?$filter={filter}"),
-        )
-        .await;
+        let (found, _) = list_all(&sim, &token, &filter_path("beta", filter)).await;
         assert_eq!(ids(&found), expected, "{filter}");
     }
 }
@@ -190,12 +185,7 @@ async fn broken_filter_is_400() {
         "serialNumber eq 'x' and",
         "serialNumber = 'x'",
     ] {
-        let resp = get(
-            &sim,
-            &token,
-            &format!("/v1.0/deviceManagement/managedDevices?$filter={filter}"),
-        )
-        .await;
+        let resp = get(&sim, &token, &filter_path("v1.0", filter)).await;
         let body = assert_graph_error(resp, 400, "BadRequest").await;
         assert!(
             body["error"]["message"]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use graph_sim::seed::devices;
-use graph_sim::{DropPoint, Endpoint, FaultRule, RunningSim};
+use graph_sim::{DropPoint, Endpoint, FaultRule, LoggedRequest, RunningSim};
 use serde_json::Value;
 
 use crate::common::*;
@@ -83,32 +83,38 @@ async fn token_endpoint_faults_use_entra_shape() {
 }
 
 /// Arm `drop` (a dropped-connection rule), POST a reset of `id` and assert
-/// that the connection closes without an HTTP answer.
-async fn reset_is_dropped(sim: &RunningSim, token: &str, id: &str, drop: FaultRule) {
+/// that the connection closes without an HTTP answer; returns the request
+/// log's entry for the reset.
+async fn reset_is_dropped(
+    sim: &RunningSim,
+    token: &str,
+    id: &str,
+    drop: FaultRule,
+) -> LoggedRequest {
     sim.control().add_fault(&drop).await.unwrap();
     let err = post_request(sim, token, &reset_path("v1.0", id))
         .send()
         .await
         .expect_err("the connection is dropped");
     assert!(err.status().is_none(), "{err:?}");
+    sim.control().requests().await.into_iter().last().unwrap()
 }
 
 #[tokio::test]
 async fn drop_after_commit_records_the_action_but_sends_nothing() {
     let (sim, token) = sim_with_token().await;
-    let control = sim.control();
     let id = devices::AE_CORPORATE_WORK_PROFILE;
     let drop = FaultRule::drop_connection(DropPoint::AfterCommit).path_contains("resetPasscode");
-    reset_is_dropped(&sim, &token, id, drop).await;
+    let entry = reset_is_dropped(&sim, &token, id, drop).await;
+    assert_eq!(entry.fault.as_deref(), Some("drop:afterCommit"));
+    assert_eq!(entry.status, None);
+    assert!(entry.reached_device);
     // The reset was queued all the same.
+    let control = sim.control();
     let results = control.action_results(id).await.unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["actionState"], "pending");
     assert_eq!(control.post_count(id).await, 1);
-    let entry = control.requests().await.into_iter().last().unwrap();
-    assert_eq!(entry.fault.as_deref(), Some("drop:afterCommit"));
-    assert_eq!(entry.status, None);
-    assert!(entry.reached_device);
     // The server keeps serving on new connections.
     assert_eq!(
         get(&sim, &token, "/v1.0/deviceManagement/managedDevices?$top=1")
@@ -121,15 +127,14 @@ async fn drop_after_commit_records_the_action_but_sends_nothing() {
 #[tokio::test]
 async fn drop_before_commit_does_nothing() {
     let (sim, token) = sim_with_token().await;
-    let control = sim.control();
     let id = devices::AE_CORPORATE_WORK_PROFILE;
     let drop = FaultRule::drop_connection(DropPoint::BeforeCommit).method("POST");
-    reset_is_dropped(&sim, &token, id, drop).await;
-    assert!(control.action_results(id).await.unwrap().is_empty());
-    assert_eq!(control.post_count(id).await, 0);
-    let entry = control.requests().await.into_iter().last().unwrap();
+    let entry = reset_is_dropped(&sim, &token, id, drop).await;
     assert_eq!(entry.fault.as_deref(), Some("drop:beforeCommit"));
     assert_eq!(entry.device_id.as_deref(), Some(id));
+    let control = sim.control();
+    assert!(control.action_results(id).await.unwrap().is_empty());
+    assert_eq!(control.post_count(id).await, 0);
 }
 
 #[tokio::test]
