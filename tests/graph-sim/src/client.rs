@@ -95,19 +95,26 @@ impl Control {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// [`Control::call`] for endpoints whose answer carries nothing the
+    /// caller needs.
+    async fn call_unit(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(), ControlError> {
+        self.call::<Value>(method, path, body).await.map(|_| ())
+    }
+
     /// `GET /_sim/health`.
     pub async fn health(&self) -> Result<(), ControlError> {
-        self.call::<Value>(Method::GET, "health", None)
-            .await
-            .map(|_| ())
+        self.call_unit(Method::GET, "health", None).await
     }
 
     /// `POST /_sim/reset`: reseed devices, forget tokens, credentials,
     /// faults, the request log and settings.
     pub async fn reset(&self) -> Result<(), ControlError> {
-        self.call::<Value>(Method::POST, "reset", None)
-            .await
-            .map(|_| ())
+        self.call_unit(Method::POST, "reset", None).await
     }
 
     /// `PUT /_sim/app`. Returns the app summary (no secrets).
@@ -142,9 +149,7 @@ impl Control {
 
     /// `POST /_sim/tokens/expire`: every issued token now reads as expired.
     pub async fn expire_tokens(&self) -> Result<(), ControlError> {
-        self.call::<Value>(Method::POST, "tokens/expire", None)
-            .await
-            .map(|_| ())
+        self.call_unit(Method::POST, "tokens/expire", None).await
     }
 
     /// `GET /_sim/tokens`: every access token issued since the last reset,
@@ -220,13 +225,12 @@ impl Control {
     /// `PUT /_sim/clock`: run the tenant's clock `seconds` ahead of real
     /// time (new actions start then; updates are stamped then).
     pub async fn set_clock_offset(&self, seconds: i64) -> Result<(), ControlError> {
-        self.call::<Value>(
+        self.call_unit(
             Method::PUT,
             "clock",
             Some(&json!({ "offsetSeconds": seconds })),
         )
         .await
-        .map(|_| ())
     }
 
     /// `POST /_sim/devices/{id}/actions/{action}`: move the latest entry of
@@ -243,12 +247,7 @@ impl Control {
         if let Some(p) = passcode {
             body["passcode"] = json!(p);
         }
-        self.call(
-            Method::POST,
-            &format!("devices/{id}/actions/{action}"),
-            Some(&body),
-        )
-        .await
+        self.post_action(id, action, &body).await
     }
 
     /// Like [`Control::advance_action`], for a final state with Intune's
@@ -261,10 +260,20 @@ impl Control {
         error_code: i64,
     ) -> Result<Value, ControlError> {
         let body = json!({ "state": state, "errorCode": error_code });
+        self.post_action(id, action, &body).await
+    }
+
+    /// `POST /_sim/devices/{id}/actions/{action}` with `body`.
+    async fn post_action(
+        &self,
+        id: &str,
+        action: &str,
+        body: &Value,
+    ) -> Result<Value, ControlError> {
         self.call(
             Method::POST,
             &format!("devices/{id}/actions/{action}"),
-            Some(&body),
+            Some(body),
         )
         .await
     }
@@ -277,9 +286,8 @@ impl Control {
 
     /// `POST /_sim/faults`.
     pub async fn add_fault(&self, rule: &FaultRule) -> Result<(), ControlError> {
-        self.call::<Value>(Method::POST, "faults", Some(&serde_json::to_value(rule)?))
+        self.call_unit(Method::POST, "faults", Some(&serde_json::to_value(rule)?))
             .await
-            .map(|_| ())
     }
 
     /// `GET /_sim/faults`: armed rules with their `remaining` count.
@@ -289,9 +297,7 @@ impl Control {
 
     /// `DELETE /_sim/faults`.
     pub async fn clear_faults(&self) -> Result<(), ControlError> {
-        self.call::<Value>(Method::DELETE, "faults", None)
-            .await
-            .map(|_| ())
+        self.call_unit(Method::DELETE, "faults", None).await
     }
 
     /// `GET /_sim/requests`.
@@ -310,9 +316,7 @@ impl Control {
 
     /// `DELETE /_sim/requests`.
     pub async fn clear_requests(&self) -> Result<(), ControlError> {
-        self.call::<Value>(Method::DELETE, "requests", None)
-            .await
-            .map(|_| ())
+        self.call_unit(Method::DELETE, "requests", None).await
     }
 
     /// How many `action` POSTs for `device_id` reached the device: past

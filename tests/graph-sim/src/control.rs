@@ -161,6 +161,14 @@ fn app_summary(sim: &Sim) -> Value {
     })
 }
 
+/// `body` as a JSON object, or 400 with `error`.
+fn json_object<'b>(
+    body: &'b Value,
+    error: &str,
+) -> Result<&'b Map<String, Value>, (StatusCode, String)> {
+    body.as_object().ok_or_else(|| bad(error))
+}
+
 fn string_list(value: &Value, name: &str) -> Result<Vec<String>, (StatusCode, String)> {
     value
         .as_array()
@@ -175,9 +183,7 @@ fn string_list(value: &Value, name: &str) -> Result<Vec<String>, (StatusCode, St
 /// Replace the app's credentials and roles. Fields that are absent keep
 /// their value; `certificatePem: null` removes the certificate.
 fn put_app(sim: &Sim, body: &Value) -> Reply {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("body must be an object"))?;
+    let obj = json_object(body, "body must be an object")?;
     for key in obj.keys() {
         if !["secrets", "certificatePem", "roles"].contains(&key.as_str()) {
             return Err(bad(format!("unknown field {key}")));
@@ -217,9 +223,7 @@ fn settings_json(settings: &Settings) -> Value {
 }
 
 fn put_settings(sim: &Sim, body: &Value) -> Reply {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("body must be an object"))?;
+    let obj = json_object(body, "body must be an object")?;
     let mut next = sim.lock().settings.clone();
     for (key, value) in obj {
         match key.as_str() {
@@ -262,9 +266,7 @@ fn put_settings(sim: &Sim, body: &Value) -> Reply {
 
 /// Add or replace a device; absent properties take template defaults.
 fn put_device(sim: &Sim, body: &Value) -> Reply {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("device must be a JSON object"))?;
+    let obj = json_object(body, "device must be a JSON object")?;
     let id = obj
         .get("id")
         .and_then(Value::as_str)
@@ -283,9 +285,7 @@ fn put_device(sim: &Sim, body: &Value) -> Reply {
 /// in would. A finished Android reset gets a passcode if none is given,
 /// because the admin is shown a new one.
 fn advance_action(sim: &Sim, id: &str, action: &str, body: &Value) -> Reply {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("body must be an object"))?;
+    let obj = json_object(body, "body must be an object")?;
     let new_state = obj
         .get("state")
         .and_then(Value::as_str)

@@ -355,20 +355,25 @@ impl Parser {
 
     /// expr := and_expr ('or' and_expr)*
     fn expr(&mut self) -> Result<Expr, String> {
-        let mut left = self.and_expr()?;
-        while self.eat_keyword("or") {
-            let right = self.and_expr()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.chain("or", Self::and_expr, Expr::Or)
     }
 
     /// and_expr := unary ('and' unary)*
     fn and_expr(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
-        while self.eat_keyword("and") {
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+        self.chain("and", Self::unary, Expr::And)
+    }
+
+    /// operand (keyword operand)*, joined left to right with `join`.
+    fn chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Expr, String>,
+        join: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> Result<Expr, String> {
+        let mut left = operand(self)?;
+        while self.eat_keyword(keyword) {
+            let right = operand(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
         Ok(left)
     }
