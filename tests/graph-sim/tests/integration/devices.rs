@@ -7,19 +7,19 @@ use serde_json::Value;
 use crate::common::*;
 
 async fn list_all(sim: &graph_sim::RunningSim, token: &str, first: &str) -> (Vec<Value>, usize) {
-    let mut url = url(sim, first);
+    let mut page = url(sim, first);
     let mut all = Vec::new();
     let mut pages = 0;
     loop {
-        let resp = client().get(&url).bearer_auth(token).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{url}");
+        let resp = client().get(&page).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{page}");
         let body: Value = resp.json().await.unwrap();
         pages += 1;
         all.extend(body["value"].as_array().unwrap().iter().cloned());
         match body["@odata.nextLink"].as_str() {
             Some(next) => {
                 assert!(next.starts_with(sim.base_url()), "{next}");
-                url = next.to_string();
+                page = next.to_string();
             }
             None => break,
         }
