@@ -157,16 +157,9 @@ impl Config {
             ));
         }
 
-        let write_budget_per_20s = match get("WRITE_BUDGET_PER_20S") {
-            None => 100,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 200)
-                .ok_or_else(|| format!(
-                    "WRITE_BUDGET_PER_20S={v:?} is not a whole number from 0 (no budget) to 200 (Intune's limit per app and tenant)"
-                ))?,
-        };
+        let write_budget_per_20s = whole("WRITE_BUDGET_PER_20S", 100, 0..=200)
+            .map_err(|e| format!("{e} (0: no budget; 200: Intune's limit per app and tenant)"))?
+            as u32;
         let stop_check = seconds("BULK_STOP_CHECK_SECONDS", 60, 1..=3600)?;
 
         Ok(Config {
