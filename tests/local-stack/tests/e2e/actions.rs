@@ -96,9 +96,7 @@ async fn status_explains_not_supported_work_profile_resets() {
         )
         .await
         .unwrap();
-    let status = world
-        .api_path(Action::Status, dev::AE_PERSONAL_WORK_PROFILE, json!({}))
-        .await;
+    let status = world.status(dev::AE_PERSONAL_WORK_PROFILE).await;
     let hint = status.body["actions"][0]["hint"].as_str().unwrap();
     assert!(hint.contains("accept the prompt"), "{hint}");
 }
@@ -146,14 +144,12 @@ async fn eventbridge_accepted_rejected_and_failed() {
 
     // Transient: the invocation fails so Lambda retries it / sends it to OnFailure.
     world
-        .sim()
         .add_fault(
-            &graph_sim::FaultRule::status(503)
+            graph_sim::FaultRule::status(503)
                 .endpoint(graph_sim::Endpoint::Graph)
                 .times(1000),
         )
-        .await
-        .unwrap();
+        .await;
     let failed = world
         .invoke_within(
             Action::RemovePasscode,
@@ -266,9 +262,7 @@ async fn a_pending_reset_hours_old_blocks_a_new_one_unless_replaced() {
     )
     .await;
 
-    let retry = world
-        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
-        .await;
+    let retry = world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     assert_eq!(
         (retry.status, retry.outcome()),
         (200, "alreadyPending"),
@@ -373,18 +367,14 @@ async fn the_pending_window_is_configurable() {
         "startDateTime": twenty_minutes_ago,
     }]});
     patch_device(&world, dev::AE_DEDICATED, pending.clone()).await;
-    let retry = world
-        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
-        .await;
+    let retry = world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     assert_eq!(retry.outcome(), "alreadyPending", "{:?}", retry.body);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
     // A deployment that chose a 15-minute window sends after 20 minutes.
     world
         .respawn(Action::ResetPasscode, &[("PENDING_WINDOW_MINUTES", "15")])
         .await;
-    let retry = world
-        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
-        .await;
+    let retry = world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     assert_eq!(retry.outcome(), "accepted", "{:?}", retry.body);
     assert!(retry.body.get("replacedPending").is_none());
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
@@ -397,7 +387,7 @@ async fn the_pending_window_is_configurable() {
 async fn replace_pending_is_its_own_request_for_the_idempotency_record() {
     let world = World::start_idempotent().await;
     let first = world
-        .api_path(Action::ResetPasscode, dev::AE_FULLY_MANAGED, just_reason())
+        .act(Action::ResetPasscode, dev::AE_FULLY_MANAGED)
         .await;
     assert_eq!(first.outcome(), "accepted", "{:?}", first.body);
     assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);

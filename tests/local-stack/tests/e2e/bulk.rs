@@ -428,10 +428,8 @@ async fn bad_requests_and_graph_outages_queue_nothing() {
 
     // Graph unavailable while planning: the whole request fails, retryable.
     b.q.world
-        .sim()
-        .add_fault(&FaultRule::status(503).method("GET").times(100))
-        .await
-        .unwrap();
+        .add_fault(FaultRule::status(503).method("GET").times(100))
+        .await;
     let down = b
         .submit(json!({"devices": ids(&kiosks), "reason": reason()}))
         .await;

@@ -116,12 +116,18 @@ impl World {
         }
     }
 
-    /// Injects `rule` on the `resetPasscode` POSTs only.
-    pub async fn fault_on_reset_post(&self, rule: FaultRule) {
+    /// Injects `rule` into the simulator.
+    pub async fn add_fault(&self, rule: FaultRule) {
         self.sim()
-            .add_fault(&rule.method("POST").path_contains("resetPasscode"))
+            .add_fault(&rule)
             .await
             .expect("fault rule accepted");
+    }
+
+    /// Injects `rule` on the `resetPasscode` POSTs only.
+    pub async fn fault_on_reset_post(&self, rule: FaultRule) {
+        self.add_fault(rule.method("POST").path_contains("resetPasscode"))
+            .await;
     }
 
     pub async fn invoke(&self, action: Action, event: Value) -> Invocation {
@@ -139,16 +145,25 @@ impl World {
 
     /// HTTP API (2.0) call with the device in the path; returns status and body.
     pub async fn api_path(&self, action: Action, device_id: &str, body: Value) -> Reply {
-        let (method, path) = path_route(action, device_id);
-        let body = (method == "POST").then_some(body);
-        let event = events::api_v2(
-            &method,
-            &path,
-            Some(("deviceId", device_id)),
-            body.as_ref(),
-            &Caller::iam(HELPDESK),
-        );
+        let event = api_path_event(action, device_id, &body);
         Reply::from(self.invoke(action, event).await)
+    }
+
+    /// `action` on one device as the helpdesk asks for it: HTTP API (2.0),
+    /// device in the path, the usual reason.
+    pub async fn act(&self, action: Action, device_id: &str) -> Reply {
+        self.api_path(action, device_id, just_reason()).await
+    }
+
+    /// The device's passcode status (`GET`, device in the path).
+    pub async fn status(&self, device_id: &str) -> Reply {
+        self.api_path(Action::Status, device_id, json!({})).await
+    }
+
+    /// HTTP API (2.0) call naming the device by `device` (its identifiers),
+    /// with the usual reason.
+    pub async fn api_device(&self, action: Action, device: Value) -> Reply {
+        self.api_body(action, with_device(device)).await
     }
 
     /// HTTP API (2.0) call with the device in the body.
@@ -196,13 +211,38 @@ impl World {
             .collect()
     }
 
-    /// The lobby kiosk's passcode reset, as most fault and credential tests
-    /// send it (HTTP API, device id in the path, IAM caller).
+    /// A passcode reset of one device, as most fault and credential tests
+    /// send it (HTTP API, device id in the path, IAM caller, reason "r").
+    pub async fn reset(&self, device_id: &str) -> Reply {
+        self.api_path(Action::ResetPasscode, device_id, short_reason())
+            .await
+    }
+
+    /// [`World::reset`] of the lobby kiosk.
     pub async fn reset_kiosk(&self) -> Reply {
-        self.api_path(
+        self.reset(dev::AE_DEDICATED).await
+    }
+
+    /// [`World::reset_kiosk`] for tests of the deadline: the answer must
+    /// come within `limit`.
+    pub async fn reset_kiosk_within(&self, limit: Duration) -> Reply {
+        let event = api_path_event(Action::ResetPasscode, dev::AE_DEDICATED, &short_reason());
+        let invocation = self
+            .invoke_within(Action::ResetPasscode, event, limit)
+            .await;
+        assert!(
+            invocation.duration < limit,
+            "answered within {limit:?}: {:?}",
+            invocation.duration
+        );
+        Reply::from(invocation)
+    }
+
+    /// The same reset from EventBridge: the device by id, reason "r".
+    pub async fn event_reset(&self, device_id: &str) -> Invocation {
+        self.event(
             Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r"}),
+            json!({"device": {"id": device_id}, "reason": "r"}),
         )
         .await
     }
@@ -210,6 +250,23 @@ impl World {
     /// Every request the simulator received so far.
     pub async fn requests(&self) -> Vec<graph_sim::LoggedRequest> {
         self.sim().requests().await
+    }
+
+    /// The requests that reached Entra's token endpoint.
+    pub async fn token_requests(&self) -> Vec<graph_sim::LoggedRequest> {
+        let mut requests = self.requests().await;
+        requests.retain(|r| r.endpoint == "token");
+        requests
+    }
+
+    /// The status Graph answered each POST with, in order.
+    pub async fn graph_post_statuses(&self) -> Vec<Option<u16>> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.endpoint == "graph")
+            .map(|r| r.status)
+            .collect()
     }
 
     pub async fn posts(&self, device_id: &str) -> usize {
@@ -257,6 +314,20 @@ impl Drop for World {
 pub fn api_body_event(action: Action, body: &Value) -> Value {
     let path = format!("/v1/{}", action.function_name());
     events::api_v2("POST", &path, None, Some(body), &Caller::iam(HELPDESK))
+}
+
+/// The HTTP API (2.0) event of the action's route with the device in the
+/// path, from [`HELPDESK`]; `body` is sent only on a POST route.
+pub fn api_path_event(action: Action, device_id: &str, body: &Value) -> Value {
+    let (method, path) = path_route(action, device_id);
+    let body = (method == "POST").then_some(body);
+    events::api_v2(
+        &method,
+        &path,
+        Some(("deviceId", device_id)),
+        body,
+        &Caller::iam(HELPDESK),
+    )
 }
 
 /// The action's `/v1/devices/{deviceId}/...` route for one device.
@@ -327,10 +398,64 @@ impl Reply {
     pub fn error_message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or("")
     }
+
+    /// The `Retry-After` header, in whole seconds.
+    pub fn retry_after_seconds(&self) -> u64 {
+        let header = self.headers["retry-after"].as_str();
+        let seconds = header.and_then(|h| h.parse().ok());
+        seconds.unwrap_or_else(|| panic!("Retry-After in seconds: {:?}", self.headers))
+    }
+
+    /// Asserts the HTTP status.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+    }
+
+    /// Asserts the HTTP status and the device the answer is about.
+    #[track_caller]
+    pub fn assert_device(&self, status: u16, device_id: &str) {
+        assert_eq!(
+            (self.status, self.body["device"]["id"].as_str()),
+            (status, Some(device_id)),
+            "{:?}",
+            self.body
+        );
+    }
+
+    /// Asserts the HTTP status and the `outcome` of a successful answer.
+    #[track_caller]
+    pub fn assert_outcome(&self, status: u16, outcome: &str) {
+        assert_eq!(
+            (self.status, self.outcome()),
+            (status, outcome),
+            "{:?}",
+            self.body
+        );
+    }
+
+    /// Asserts that the error message contains `text`.
+    #[track_caller]
+    pub fn assert_says(&self, text: &str) {
+        let message = self.error_message();
+        assert!(message.contains(text), "{text:?} not in: {message}");
+    }
+
+    /// [`Reply::assert_error`] and [`Reply::assert_says`] at once.
+    #[track_caller]
+    pub fn assert_error_saying(&self, status: u16, code: &str, text: &str) {
+        self.assert_error(status, code);
+        self.assert_says(text);
+    }
 }
 
 pub fn reason() -> Value {
     json!("user locked out (e2e test)")
+}
+
+/// The shortest valid body of a `/v1/devices/{deviceId}/...` POST.
+pub fn short_reason() -> Value {
+    json!({"reason": "r"})
 }
 
 /// Body for a `/v1/devices/{deviceId}/...` route: the device is in the path.

@@ -10,14 +10,8 @@ use serde_json::json;
 #[tokio::test]
 async fn certificate_credentials_work_end_to_end() {
     let world = World::start_with(SecretForm::Certificate, &[]).await;
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    let token_calls: Vec<_> = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.endpoint == "token")
-        .collect();
+    world.reset_kiosk().await.assert_status(202);
+    let token_calls = world.token_requests().await;
     assert_eq!(token_calls.len(), 1);
     assert_eq!(token_calls[0].credential.as_deref(), Some("assertion"));
     assert_eq!(token_calls[0].status, Some(200));
@@ -27,21 +21,13 @@ async fn certificate_credentials_work_end_to_end() {
 async fn one_secret_read_and_one_token_serve_many_invocations() {
     let world = World::start().await;
     for id in [dev::AE_DEDICATED, dev::AE_FULLY_MANAGED, dev::AOSP_USERLESS] {
-        assert_eq!(
-            world
-                .api_path(Action::ResetPasscode, id, json!({"reason": "r"}))
-                .await
-                .status,
-            202
-        );
+        world.reset(id).await.assert_status(202);
     }
-    let tokens = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.endpoint == "token")
-        .count();
-    assert_eq!(tokens, 1, "token cached across invocations");
+    assert_eq!(
+        world.token_requests().await.len(),
+        1,
+        "token cached across invocations"
+    );
     let reads = world
         .function(Action::ResetPasscode)
         .logs()
@@ -78,12 +64,7 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
         .put_secret(&world.stack.secret_name, "not json at all")
         .await
         .unwrap();
-    let ev = world
-        .event(
-            Action::ResetPasscode,
-            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
-        )
-        .await;
+    let ev = world.event_reset(dev::AE_DEDICATED).await;
     assert_failed_with(&ev, "ConfigurationError");
     assert_eq!(world.graph_calls().await, 0);
 }
@@ -97,12 +78,11 @@ async fn missing_secret_names_the_secret_and_the_fix() {
             &[("GRAPH_SECRET_ID", "passcode/does-not-exist")],
         )
         .await;
-    let reply = world.reset_kiosk().await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (500, "configurationError")
+    world.reset_kiosk().await.assert_error_saying(
+        500,
+        "configurationError",
+        "passcode/does-not-exist",
     );
-    assert!(reply.error_message().contains("passcode/does-not-exist"));
 }
 
 #[tokio::test]
@@ -113,18 +93,14 @@ async fn wrong_client_secret_is_refused_without_touching_graph() {
         .set_secrets(&["a-different-secret-value"])
         .await
         .unwrap();
-    let reply = world.reset_kiosk().await;
-    reply.assert_error(500, "configurationError");
-    assert!(reply.error_message().contains("AADSTS7000215"));
-    assert_eq!(world.graph_calls().await, 0);
-    let tokens = world
-        .requests()
+    world
+        .reset_kiosk()
         .await
-        .into_iter()
-        .filter(|r| r.endpoint == "token")
-        .count();
+        .assert_error_saying(500, "configurationError", "AADSTS7000215");
+    assert_eq!(world.graph_calls().await, 0);
     assert_eq!(
-        tokens, 2,
+        world.token_requests().await.len(),
+        2,
         "tried once more after re-reading the secret, then stopped"
     );
 }
@@ -132,16 +108,9 @@ async fn wrong_client_secret_is_refused_without_touching_graph() {
 #[tokio::test]
 async fn expired_token_is_renewed_transparently() {
     let world = World::start().await;
-    assert_eq!(world.reset_kiosk().await.status, 202);
+    world.reset_kiosk().await.assert_status(202);
     world.sim().expire_tokens().await.unwrap();
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_FULLY_MANAGED,
-            json!({"reason": "r"}),
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    world.reset(dev::AE_FULLY_MANAGED).await.assert_status(202);
     let requests = world.sim().requests().await;
     assert!(
         requests
@@ -155,19 +124,9 @@ async fn expired_token_is_renewed_transparently() {
 async fn short_token_lifetimes_are_refreshed_before_expiry() {
     let world = World::start().await;
     world.sim().set_token_lifetime_seconds(2).await.unwrap();
-    assert_eq!(world.reset_kiosk().await.status, 202);
+    world.reset_kiosk().await.assert_status(202);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(
-        world
-            .api_path(
-                Action::ResetPasscode,
-                dev::AE_FULLY_MANAGED,
-                json!({"reason": "r"})
-            )
-            .await
-            .status,
-        202
-    );
+    world.reset(dev::AE_FULLY_MANAGED).await.assert_status(202);
     let requests = world.sim().requests().await;
     assert_eq!(requests.iter().filter(|r| r.endpoint == "token").count(), 2);
     assert!(
@@ -179,7 +138,7 @@ async fn short_token_lifetimes_are_refreshed_before_expiry() {
 #[tokio::test]
 async fn a_rotated_secret_is_picked_up_without_a_restart() {
     let world = World::start().await;
-    assert_eq!(world.reset_kiosk().await.status, 202);
+    world.reset_kiosk().await.assert_status(202);
     // Rotation: the app gets a new secret, the old one is revoked, Secrets Manager has the new value.
     let new_secret = "rotated-secret-value-7f1c2d";
     world.sim().set_secrets(&[new_secret]).await.unwrap();
@@ -192,19 +151,11 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
         .await
         .unwrap();
 
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_FULLY_MANAGED,
-            json!({"reason": "r"}),
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    world.reset(dev::AE_FULLY_MANAGED).await.assert_status(202);
     let tokens: Vec<_> = world
-        .requests()
+        .token_requests()
         .await
         .into_iter()
-        .filter(|r| r.endpoint == "token")
         .map(|r| r.status)
         .collect();
     assert_eq!(
@@ -223,12 +174,10 @@ async fn missing_graph_permission_says_which() {
         .set_roles(&[graph_sim::seed::ROLE_READ_ALL])
         .await
         .unwrap();
-    let reply = world.reset_kiosk().await;
-    reply.assert_error(500, "configurationError");
-    assert!(
-        reply
-            .error_message()
-            .contains("DeviceManagementManagedDevices.PrivilegedOperations.All")
+    world.reset_kiosk().await.assert_error_saying(
+        500,
+        "configurationError",
+        "DeviceManagementManagedDevices.PrivilegedOperations.All",
     );
 }
 
@@ -372,10 +321,6 @@ async fn use_certificate(world: &World, (cert, key): &(String, String)) {
         .unwrap();
 }
 
-fn token_requests(requests: &[graph_sim::LoggedRequest]) -> usize {
-    requests.iter().filter(|r| r.endpoint == "token").count()
-}
-
 #[tokio::test]
 async fn a_certificate_near_expiry_warns_and_reports_its_days_left() {
     let world = World::start_with(
@@ -442,15 +387,12 @@ async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() 
         message.contains("certificate") && message.contains("expired on 2025-02-01"),
         "{message}"
     );
-    let failed = world
-        .event(
-            Action::ResetPasscode,
-            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
-        )
-        .await;
+    let failed = world.event_reset(dev::AE_DEDICATED).await;
     assert_failed_with(&failed, "ConfigurationError");
-    let requests = world.sim().requests().await;
-    assert_eq!(token_requests(&requests), 0, "Entra was not asked");
+    assert!(
+        world.token_requests().await.is_empty(),
+        "Entra was not asked"
+    );
     assert_eq!(world.graph_calls().await, 0);
     // Even an expired certificate reports its (negative) days left.
     let days: Vec<i64> = world

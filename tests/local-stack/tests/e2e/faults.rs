@@ -3,7 +3,6 @@
 use crate::common::*;
 use graph_sim::{DropPoint, Endpoint, FaultRule};
 use passcode_core::Action;
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn post_reset() -> FaultRule {
@@ -19,40 +18,27 @@ async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
         .fault_on_reset_post(FaultRule::status_retry_after(429, 2).times(1))
         .await;
     let started = Instant::now();
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    world.reset_kiosk().await.assert_status(202);
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After honoured"
     );
-    let posts: Vec<_> = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.endpoint == "graph")
-        .map(|r| r.status)
-        .collect();
     // 204 as documented; the variants profile answers 200 with a body.
     let accepted = Some(world.action_accepted_status());
-    assert_eq!(posts, [Some(429), accepted]);
+    assert_eq!(world.graph_post_statuses().await, [Some(429), accepted]);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
 }
 
 #[tokio::test]
 async fn throttled_post_without_retry_after_backs_off() {
     let world = World::start().await;
-    world.sim().add_fault(&post_reset().times(2)).await.unwrap();
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    let statuses: Vec<_> = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.endpoint == "graph")
-        .map(|r| r.status)
-        .collect();
+    world.add_fault(post_reset().times(2)).await;
+    world.reset_kiosk().await.assert_status(202);
     let accepted = Some(world.action_accepted_status());
-    assert_eq!(statuses, [Some(429), Some(429), accepted]);
+    assert_eq!(
+        world.graph_post_statuses().await,
+        [Some(429), Some(429), accepted]
+    );
 }
 
 #[tokio::test]
@@ -61,31 +47,11 @@ async fn throttling_beyond_the_deadline_answers_429_in_time() {
     world
         .fault_on_reset_post(FaultRule::status_retry_after(429, 30).times(100))
         .await;
-    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
-    let event = local_stack::events::api_v2(
-        "POST",
-        &path,
-        Some(("deviceId", dev::AE_DEDICATED)),
-        Some(&json!({"reason": "r"})),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let inv = world
-        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(10))
-        .await;
-    assert!(
-        inv.duration < Duration::from_secs(10),
-        "answered before the deadline: {:?}",
-        inv.duration
-    );
-    let reply = Reply::from(inv);
+    let reply = world.reset_kiosk_within(Duration::from_secs(10)).await;
     reply.assert_error(429, "throttled");
     // Graph's 30 s, in whole seconds and never shorter (30.128 s from a
     // tenant that sends milliseconds is 31).
-    let hint: u64 = reply.headers["retry-after"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hint = reply.retry_after_seconds();
     assert!((30..=31).contains(&hint), "{hint}");
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
 }
@@ -94,27 +60,9 @@ async fn throttling_beyond_the_deadline_answers_429_in_time() {
 async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(&FaultRule::status(503).endpoint(Endpoint::Graph).times(1000))
-        .await
-        .unwrap();
-    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
-    let event = local_stack::events::api_v2(
-        "POST",
-        &path,
-        Some(("deviceId", dev::AE_DEDICATED)),
-        Some(&json!({"reason": "r"})),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let inv = world
-        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(6))
+        .add_fault(FaultRule::status(503).endpoint(Endpoint::Graph).times(1000))
         .await;
-    assert!(
-        inv.duration < Duration::from_secs(6),
-        "answered in time: {:?}",
-        inv.duration
-    );
-    let reply = Reply::from(inv);
+    let reply = world.reset_kiosk_within(Duration::from_secs(6)).await;
     reply.assert_error(503, "graphUnavailable");
     let attempts = world.graph_calls().await;
     assert!(attempts >= 3, "retried with backoff ({attempts} calls)");
@@ -127,31 +75,16 @@ async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
     world
         .fault_on_reset_post(FaultRule::drop_connection(DropPoint::AfterCommit).times(1))
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_CORPORATE_WORK_PROFILE,
-            json!({"reason": "r"}),
-        )
-        .await;
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (202, "accepted"),
-        "{:?}",
-        reply.body
-    );
+    world
+        .reset(dev::AE_CORPORATE_WORK_PROFILE)
+        .await
+        .assert_outcome(202, "accepted");
     assert_eq!(
         world.posts(dev::AE_CORPORATE_WORK_PROFILE).await,
         1,
         "confirmed by re-reading, not re-sent"
     );
-    let posts = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.endpoint == "graph")
-        .count();
-    assert_eq!(posts, 1);
+    assert_eq!(world.graph_post_statuses().await.len(), 1);
 }
 
 #[tokio::test]
@@ -160,35 +93,21 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
     world
         .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AOSP_USERLESS,
-            json!({"reason": "r"}),
-        )
-        .await;
-    reply.assert_error(503, "graphUnavailable");
-    assert!(reply.error_message().contains("Nothing was sent again"));
+    world.reset(dev::AOSP_USERLESS).await.assert_error_saying(
+        503,
+        "graphUnavailable",
+        "Nothing was sent again",
+    );
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
 
     // EventBridge: the same failure fails the invocation so Lambda retries...
     world
         .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
         .await;
-    let failed = world
-        .event(
-            Action::ResetPasscode,
-            json!({"device": {"id": dev::AOSP_USERLESS}, "reason": "r"}),
-        )
-        .await;
+    let failed = world.event_reset(dev::AOSP_USERLESS).await;
     assert_failed_with(&failed, "GraphUnavailable");
     // ...and the retry goes through exactly once.
-    let retried = world
-        .event(
-            Action::ResetPasscode,
-            json!({"device": {"id": dev::AOSP_USERLESS}, "reason": "r"}),
-        )
-        .await;
+    let retried = world.event_reset(dev::AOSP_USERLESS).await;
     assert_eq!(retried.response().unwrap()["outcome"], "accepted");
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 1);
 }
@@ -199,14 +118,7 @@ async fn graph_500_on_post_is_checked_by_reading_again() {
     world
         .fault_on_reset_post(FaultRule::status(500).times(1))
         .await;
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_FULLY_MANAGED,
-            json!({"reason": "r"}),
-        )
-        .await;
-    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    world.reset(dev::AE_FULLY_MANAGED).await.assert_status(503);
     assert_eq!(
         world.posts(dev::AE_FULLY_MANAGED).await,
         0,
@@ -218,19 +130,10 @@ async fn graph_500_on_post_is_checked_by_reading_again() {
 async fn token_endpoint_outage_is_retried() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(&FaultRule::status(503).endpoint(Endpoint::Token).times(2))
-        .await
-        .unwrap();
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    let tokens = world
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.endpoint == "token")
-        .count();
-    assert_eq!(tokens, 3);
+        .add_fault(FaultRule::status(503).endpoint(Endpoint::Token).times(2))
+        .await;
+    world.reset_kiosk().await.assert_status(202);
+    assert_eq!(world.token_requests().await.len(), 3);
 }
 
 #[tokio::test]
@@ -250,9 +153,7 @@ async fn intune_write_limit_is_respected() {
         dev::AE_CORPORATE_WORK_PROFILE,
     ];
     for id in devices {
-        let reply = world
-            .api_path(Action::ResetPasscode, id, json!({"reason": "r"}))
-            .await;
+        let reply = world.reset(id).await;
         assert_eq!(reply.status, 202, "{id}: {:?}", reply.body);
     }
     for id in devices {
@@ -284,10 +185,12 @@ fn retry_waits(world: &World, call: &str) -> Vec<u64> {
         .collect()
 }
 
-fn token_requests(requests: &[graph_sim::LoggedRequest]) -> Vec<Option<u16>> {
-    requests
-        .iter()
-        .filter(|r| r.endpoint == "token")
+/// The status Entra answered each token request with, in order.
+async fn token_statuses(world: &World) -> Vec<Option<u16>> {
+    world
+        .token_requests()
+        .await
+        .into_iter()
         .map(|r| r.status)
         .collect()
 }
@@ -300,8 +203,7 @@ async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
     world
         .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(1))
         .await;
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    world.reset_kiosk().await.assert_status(202);
     assert_eq!(retry_waits(&world, "Graph call"), [2128]);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
 }
@@ -313,16 +215,13 @@ async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
 async fn http_date_retry_after_from_graph_is_waited_until() {
     let world = World::start().await;
     world
-        .sim()
         .add_fault(
-            &FaultRule::status_retry_after_date_in(503, 3)
+            FaultRule::status_retry_after_date_in(503, 3)
                 .method("GET")
                 .endpoint(Endpoint::Graph),
         )
-        .await
-        .unwrap();
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+        .await;
+    world.reset_kiosk().await.assert_status(202);
     let waits = retry_waits(&world, "Graph call");
     assert_eq!(waits.len(), 1, "{waits:?}");
     assert!(
@@ -339,19 +238,7 @@ async fn a_fractional_hint_reaches_the_caller_rounded_up() {
     world
         .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(100))
         .await;
-    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
-    let event = local_stack::events::api_v2(
-        "POST",
-        &path,
-        Some(("deviceId", dev::AE_DEDICATED)),
-        Some(&json!({"reason": "r"})),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let reply = Reply::from(
-        world
-            .invoke_within(Action::ResetPasscode, event, Duration::from_secs(8))
-            .await,
-    );
+    let reply = world.reset_kiosk_within(Duration::from_secs(8)).await;
     reply.assert_error(429, "throttled");
     assert_eq!(reply.headers["retry-after"], "3");
     assert_eq!(reply.body["error"]["retryAfterSeconds"], 3);
@@ -366,16 +253,11 @@ async fn token_endpoint_retry_after_in_every_form_is_honoured() {
         FaultRule::status_retry_after_text(503, "1.5"),
         FaultRule::status_retry_after_date_in(429, 2),
     ] {
-        world
-            .sim()
-            .add_fault(&rule.endpoint(Endpoint::Token))
-            .await
-            .unwrap();
+        world.add_fault(rule.endpoint(Endpoint::Token)).await;
     }
-    let reply = world.reset_kiosk().await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    world.reset_kiosk().await.assert_status(202);
     assert_eq!(
-        token_requests(&world.sim().requests().await),
+        token_statuses(&world).await,
         [Some(503), Some(429), Some(200)]
     );
     let waits = retry_waits(&world, "token request");
@@ -391,36 +273,13 @@ async fn token_endpoint_retry_after_in_every_form_is_honoured() {
 async fn token_endpoint_down_is_backed_off_in_seconds_then_reported_with_a_hint() {
     let world = World::start().await;
     world
-        .sim()
-        .add_fault(&FaultRule::status(500).endpoint(Endpoint::Token).times(1000))
-        .await
-        .unwrap();
-    let path = format!("/v1/devices/{}/reset-passcode", dev::AE_DEDICATED);
-    let event = local_stack::events::api_v2(
-        "POST",
-        &path,
-        Some(("deviceId", dev::AE_DEDICATED)),
-        Some(&json!({"reason": "r"})),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let inv = world
-        .invoke_within(Action::ResetPasscode, event, Duration::from_secs(8))
+        .add_fault(FaultRule::status(500).endpoint(Endpoint::Token).times(1000))
         .await;
-    assert!(
-        inv.duration < Duration::from_secs(8),
-        "answered in time: {:?}",
-        inv.duration
-    );
-    let reply = Reply::from(inv);
-    reply.assert_error(503, "graphUnavailable");
-    assert!(
-        reply.error_message().contains("token endpoint"),
-        "{:?}",
-        reply.body
-    );
+    let reply = world.reset_kiosk_within(Duration::from_secs(8)).await;
+    reply.assert_error_saying(503, "graphUnavailable", "token endpoint");
     assert_eq!(reply.headers["retry-after"], "30");
     assert_eq!(reply.body["error"]["retryAfterSeconds"], 30);
-    let tokens = token_requests(&world.sim().requests().await);
+    let tokens = token_statuses(&world).await;
     assert!(
         (2..=4).contains(&tokens.len()),
         "retried, but not hammered: {tokens:?}"
@@ -445,21 +304,12 @@ async fn secrets_manager_outage_is_reported_as_such() {
             &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", unreachable.as_str())],
         )
         .await;
-    let reply = world.reset_kiosk().await;
-    reply.assert_error(503, "secretsUnavailable");
-    assert!(
-        reply
-            .error_message()
-            .contains("Secrets Manager could not be reached"),
-        "{:?}",
-        reply.body
+    world.reset_kiosk().await.assert_error_saying(
+        503,
+        "secretsUnavailable",
+        "Secrets Manager could not be reached",
     );
-    let failed = world
-        .event(
-            Action::ResetPasscode,
-            json!({"device": {"id": dev::AE_DEDICATED}, "reason": "r"}),
-        )
-        .await;
+    let failed = world.event_reset(dev::AE_DEDICATED).await;
     assert_failed_with(&failed, "SecretsUnavailable");
     assert_eq!(world.graph_calls().await, 0);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);

@@ -116,10 +116,8 @@ async fn simultaneous_duplicates_in_two_environments_send_one_post() {
     let world = World::start_idempotent().await;
     let second = world.another_process(Action::ResetPasscode).await;
     world
-        .sim()
-        .add_fault(&FaultRule::delay_ms(1500).method("GET"))
-        .await
-        .unwrap();
+        .add_fault(FaultRule::delay_ms(1500).method("GET"))
+        .await;
     let mut in_progress_seen = 0;
     for (round, device) in [dev::AE_DEDICATED, dev::AOSP_USERLESS]
         .into_iter()
@@ -237,11 +235,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
         )
         .await;
     blocked.assert_error(409, "requestInProgress");
-    let wait: u64 = blocked.headers["retry-after"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = blocked.retry_after_seconds();
     assert!((25..=31).contains(&wait), "retry-after {wait}");
 
     // ...and past its deadline: the request runs (the earlier reset is
@@ -277,9 +271,7 @@ async fn a_request_that_sent_nothing_releases_its_key() {
         )
         .await;
     assert_eq!(dry.outcome(), "dryRun");
-    let status = world
-        .api_path(Action::Status, dev::AE_DEDICATED, json!({}))
-        .await;
+    let status = world.status(dev::AE_DEDICATED).await;
     assert_eq!(status.status, 200);
     assert!(records(&world).await.is_empty());
 }

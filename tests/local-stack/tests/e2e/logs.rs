@@ -222,13 +222,7 @@ async fn audit_lines_are_emf_with_graph_counts() {
         .await;
     let throttled_once = world.reset_kiosk().await;
     assert_eq!(throttled_once.status, 202);
-    let unknown = world
-        .api_path(
-            Action::Status,
-            "00000000-0000-0000-0000-00000000dead",
-            json!({}),
-        )
-        .await;
+    let unknown = world.status("00000000-0000-0000-0000-00000000dead").await;
     assert_eq!(unknown.error_code(), "deviceNotFound");
 
     let records = world.audit_records();

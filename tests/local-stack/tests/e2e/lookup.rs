@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use passcode_core::Action;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn every_identifier_form_finds_exactly_the_device() {
@@ -35,7 +35,7 @@ async fn every_identifier_form_finds_exactly_the_device() {
     ];
     for (device, expected) in cases {
         let reply = world
-            .api_body(Action::ResetPasscode, with_device(device.clone()))
+            .api_device(Action::ResetPasscode, device.clone())
             .await;
         assert_eq!(reply.status, 202, "{device}: {:?}", reply.body);
         assert_eq!(reply.body["device"]["id"], expected, "{device}");
@@ -56,14 +56,10 @@ async fn an_apple_imei_in_digits_finds_the_iphone() {
         graph_sim::Profile::Variants => "35 000000 000001 0",
     };
     assert_eq!(stored, expected_stored);
-    let reply = world
-        .api_body(
-            Action::RemovePasscode,
-            with_device(json!({"imei": "350000000000010"})),
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    assert_eq!(reply.body["device"]["id"], dev::IOS_ADE);
+    world
+        .api_device(Action::RemovePasscode, json!({"imei": "350000000000010"}))
+        .await
+        .assert_device(202, dev::IOS_ADE);
     assert_eq!(world.posts(dev::IOS_ADE).await, 1);
     assert_eq!(world.total_posts().await, 1);
 }
@@ -71,53 +67,46 @@ async fn an_apple_imei_in_digits_finds_the_iphone() {
 #[tokio::test]
 async fn path_and_body_forms_and_both_payload_versions() {
     let world = World::start().await;
-    let reply = world
+    world
         .api_path(
             Action::RemovePasscode,
             dev::IOS_ADE,
             json!({"reason": "forgot"}),
         )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+        .await
+        .assert_status(202);
+    // REST API (payload 1.0): the device in the body, then in the path.
+    let rest_api = async |path: &str, path_params, body: &Value| {
+        let caller = local_stack::events::Caller::iam(HELPDESK);
+        let event = local_stack::events::api_v1("POST", path, path_params, Some(body), &caller);
+        Reply::from(world.invoke(Action::RemovePasscode, event).await)
+    };
     let body = with_device(json!({"serialNumber": "DMPXK0AAAA11"}));
-    let event = local_stack::events::api_v1(
-        "POST",
-        "/v1/remove-passcode",
-        None,
-        Some(&body),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    assert_eq!(reply.body["device"]["id"], dev::IPADOS_DEVICE_ENROLLMENT);
+    rest_api("/v1/remove-passcode", None, &body)
+        .await
+        .assert_device(202, dev::IPADOS_DEVICE_ENROLLMENT);
     let path = format!("/v1/devices/{}/remove-passcode", dev::VISIONOS);
-    let event = local_stack::events::api_v1(
-        "POST",
-        &path,
-        Some(("deviceId", dev::VISIONOS)),
-        Some(&json!({"reason": "r"})),
-        &local_stack::events::Caller::iam(HELPDESK),
-    );
-    let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    rest_api(&path, Some(("deviceId", dev::VISIONOS)), &short_reason())
+        .await
+        .assert_status(202);
     assert_eq!(world.total_posts().await, 3);
 }
 
 #[tokio::test]
 async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     let world = World::start().await;
-    let reply = world
-        .api_body(
+    world
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"serialNumber": "NO-SUCH-SERIAL"})),
+            json!({"serialNumber": "NO-SUCH-SERIAL"}),
         )
-        .await;
-    reply.assert_error(404, "deviceNotFound");
+        .await
+        .assert_error(404, "deviceNotFound");
 
     let reply = world
-        .api_body(
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"serialNumber": "DUPSERIAL01"})),
+            json!({"serialNumber": "DUPSERIAL01"}),
         )
         .await;
     reply.assert_error(409, "ambiguousDevice");
@@ -131,9 +120,9 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     assert_eq!(ids, [dev::SHARED_SERIAL_A, dev::SHARED_SERIAL_B]);
 
     let reply = world
-        .api_body(
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"userPrincipalName": "morgan@contoso.com"})),
+            json!({"userPrincipalName": "morgan@contoso.com"}),
         )
         .await;
     assert_eq!(reply.status, 409);
@@ -142,22 +131,15 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
         3
     );
 
+    let unknown = "11111111-0000-4000-8000-0000000009ff";
     let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            "11111111-0000-4000-8000-0000000009ff",
-            by_id("x"),
-        )
+        .api_path(Action::ResetPasscode, unknown, by_id("x"))
         .await;
     assert_eq!(reply.status, 400, "device twice (path and body)");
-    let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            "11111111-0000-4000-8000-0000000009ff",
-            json!({"reason": "r"}),
-        )
-        .await;
-    assert_eq!((reply.status, reply.error_code()), (404, "deviceNotFound"));
+    world
+        .reset(unknown)
+        .await
+        .assert_error(404, "deviceNotFound");
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -169,14 +151,13 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
     sim.set_page_size(7).await.unwrap();
 
     // R58N10AE001 is a prefix of a filler's serial; the whole tenant comes back in pages.
-    let reply = world
-        .api_body(
+    world
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"serialNumber": "R58N10AE001"})),
+            json!({"serialNumber": "R58N10AE001"}),
         )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    assert_eq!(reply.body["device"]["id"], dev::AE_DEDICATED);
+        .await
+        .assert_device(202, dev::AE_DEDICATED);
     let lists = sim
         .requests()
         .await
@@ -185,24 +166,21 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
         .count();
     assert!(lists >= 6, "all pages were read ({lists})");
 
-    let reply = world
-        .api_body(Action::ResetPasscode, with_device(json!({"userPrincipalName": "filler.02@contoso.com", "deviceName": "kiosk-lobby-01"})))
-        .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (404, "deviceNotFound"),
-        "near miss must not match: {:?}",
-        reply.body
-    );
+    // A near miss must not match.
+    let near_miss =
+        json!({"userPrincipalName": "filler.02@contoso.com", "deviceName": "kiosk-lobby-01"});
+    world
+        .api_device(Action::ResetPasscode, near_miss)
+        .await
+        .assert_error(404, "deviceNotFound");
 
-    let reply = world
-        .api_body(
+    world
+        .api_device(
             Action::RemovePasscode,
-            with_device(json!({"userPrincipalName": "pat@contoso.com"})),
+            json!({"userPrincipalName": "pat@contoso.com"}),
         )
-        .await;
-    assert_eq!(reply.status, 202);
-    assert_eq!(reply.body["device"]["id"], dev::IOS_ADE);
+        .await
+        .assert_device(202, dev::IOS_ADE);
 
     assert_eq!(
         world.total_posts().await,
@@ -218,14 +196,13 @@ async fn too_many_pages_means_nothing_is_chosen() {
     let sim = world.sim();
     sim.set_silent_filter_mode(true).await.unwrap();
     sim.set_page_size(2).await.unwrap();
-    let reply = world
-        .api_body(
+    world
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"serialNumber": "R58N10AE001"})),
+            json!({"serialNumber": "R58N10AE001"}),
         )
-        .await;
-    reply.assert_error(502, "graphError");
-    assert!(reply.error_message().contains("ignored the filter"));
+        .await
+        .assert_error_saying(502, "graphError", "ignored the filter");
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -241,7 +218,7 @@ async fn odata_injection_attempts_change_nothing() {
         json!({"id": "11111111-0000-4000-8000-000000000001') or ('1"}),
     ] {
         let reply = world
-            .api_body(Action::ResetPasscode, with_device(device.clone()))
+            .api_device(Action::ResetPasscode, device.clone())
             .await;
         assert_eq!(
             (reply.status, reply.error_code()),
@@ -256,13 +233,11 @@ async fn odata_injection_attempts_change_nothing() {
     );
 
     // Free text is escaped: the injection becomes part of a literal that matches nothing.
-    let reply = world
-        .api_body(
-            Action::ResetPasscode,
-            with_device(json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel' or deviceName ne 'x"})),
-        )
-        .await;
-    reply.assert_error(404, "deviceNotFound");
+    let injected = json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel' or deviceName ne 'x"});
+    world
+        .api_device(Action::ResetPasscode, injected)
+        .await
+        .assert_error(404, "deviceNotFound");
     let filters: Vec<String> = world
         .requests()
         .await
@@ -312,9 +287,7 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
         ),
     ];
     for (action, imei, expected) in cases {
-        let reply = world
-            .api_body(action, with_device(json!({"imei": imei})))
-            .await;
+        let reply = world.api_device(action, json!({"imei": imei})).await;
         assert_eq!(reply.status, 202, "{imei}: {:?}", reply.body);
         assert_eq!(reply.body["device"]["id"], expected, "{imei}");
         assert_eq!(world.posts(expected).await, 1, "{imei}");
@@ -327,10 +300,7 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
     );
     // A prefix of a stored IMEI is not that IMEI, spaced or not.
     let reply = world
-        .api_body(
-            Action::RemovePasscode,
-            with_device(json!({"imei": "35445506652132"})),
-        )
+        .api_device(Action::RemovePasscode, json!({"imei": "35445506652132"}))
         .await;
     assert_eq!(reply.error_code(), "deviceNotFound", "{:?}", reply.body);
     assert_eq!(world.total_posts().await, 4);
@@ -339,14 +309,13 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
 #[tokio::test]
 async fn a_lower_case_serial_number_finds_the_device() {
     let world = World::start().await;
-    let reply = world
-        .api_body(
+    world
+        .api_device(
             Action::ResetPasscode,
-            with_device(json!({"serialNumber": "r58n10ae002"})),
+            json!({"serialNumber": "r58n10ae002"}),
         )
-        .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
-    assert_eq!(reply.body["device"]["id"], dev::AE_FULLY_MANAGED);
+        .await
+        .assert_device(202, dev::AE_FULLY_MANAGED);
     assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
     assert_eq!(world.total_posts().await, 1);
     // Graph is also asked for the serial as printed, in case its `eq` minds case.

@@ -45,7 +45,7 @@ async fn check_matrix(action: Action) {
     let mut devices: Vec<String> = dev::ROWS.iter().map(|d| d.to_string()).collect();
     devices.push(dev::FILLER_01.to_string());
     for id in &devices {
-        let reply = world.api_path(action, id, just_reason()).await;
+        let reply = world.act(action, id).await;
         let should = allowed.contains(&id.as_str());
         let expected_status = match (action, should) {
             (Action::Status, true) => 200,
@@ -107,28 +107,18 @@ async fn passcode_status_on_every_platform_row() {
 async fn refusals_tell_the_agent_what_to_do_instead() {
     let world = World::start().await;
     let reply = world
-        .api_path(Action::ResetWindowsPin, dev::WINDOWS_DESKTOP, just_reason())
+        .act(Action::ResetWindowsPin, dev::WINDOWS_DESKTOP)
         .await;
     let msg = reply.error_message();
     assert!(msg.contains("I forgot my PIN"), "{msg}");
     let reply = world
-        .api_path(
-            Action::RemovePasscode,
-            dev::IOS_USER_ENROLLMENT,
-            just_reason(),
-        )
+        .act(Action::RemovePasscode, dev::IOS_USER_ENROLLMENT)
         .await;
     assert!(reply.error_message().contains("User Enrollment"));
-    let reply = world
-        .api_path(Action::ResetPasscode, dev::IOS_ADE, just_reason())
-        .await;
+    let reply = world.act(Action::ResetPasscode, dev::IOS_ADE).await;
     assert!(reply.error_message().contains("remove-passcode"));
     let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::ANDROID_DEVICE_ADMIN_10,
-            just_reason(),
-        )
+        .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_10)
         .await;
     assert!(reply.error_message().contains("Android 7.0"));
     assert_eq!(world.total_posts().await, 0);
@@ -163,7 +153,7 @@ async fn operating_system_spellings_classify_by_family() {
     ];
     for (id, os, action) in cases {
         patch_device(&world, id, json!({"operatingSystem": os})).await;
-        let reply = world.api_path(action, id, just_reason()).await;
+        let reply = world.act(action, id).await;
         assert_eq!(reply.status, 202, "{os}: {:?}", reply.body);
         assert_eq!(reply.body["device"]["operatingSystem"], os);
         assert_eq!(world.posts(id).await, 1, "{os}");
@@ -176,11 +166,7 @@ async fn operating_system_spellings_classify_by_family() {
     )
     .await;
     let reply = world
-        .api_path(
-            Action::RemovePasscode,
-            dev::AE_CORPORATE_WORK_PROFILE,
-            just_reason(),
-        )
+        .act(Action::RemovePasscode, dev::AE_CORPORATE_WORK_PROFILE)
         .await;
     assert_eq!(
         reply.error_code(),
@@ -210,9 +196,7 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
         Action::RemovePasscode,
         Action::ResetWindowsPin,
     ] {
-        let reply = world
-            .api_path(action, dev::AE_FULLY_MANAGED, just_reason())
-            .await;
+        let reply = world.act(action, dev::AE_FULLY_MANAGED).await;
         assert_eq!(
             (reply.status, reply.error_code()),
             (422, "unsupportedPlatform"),
@@ -232,9 +216,7 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
     assert_eq!(result["outcome"], "rejected");
     assert_eq!(result["error"]["code"], "unsupportedPlatform");
     // Status still works for any managed device.
-    let status = world
-        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
-        .await;
+    let status = world.status(dev::AE_FULLY_MANAGED).await;
     assert_eq!(status.status, 200, "{:?}", status.body);
     assert_eq!(world.total_posts().await, 0);
 }
@@ -246,11 +228,7 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
 async fn legacy_platforms_are_named_in_the_answer() {
     let world = World::start().await;
     let reply = world
-        .api_path(
-            Action::ResetWindowsPin,
-            dev::WINDOWS_10_MOBILE,
-            just_reason(),
-        )
+        .act(Action::ResetWindowsPin, dev::WINDOWS_10_MOBILE)
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let msg = reply.body["message"].as_str().unwrap();
@@ -258,9 +236,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
         msg.contains("out of support") && msg.contains("may never check in again"),
         "{msg}"
     );
-    let status = world
-        .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
-        .await;
+    let status = world.status(dev::WINDOWS_10_MOBILE).await;
     let hint = status.body["actions"][0]["hint"].as_str().unwrap();
     assert!(hint.contains("may never check in again"), "{hint}");
     world
@@ -268,9 +244,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
         .advance_action(dev::WINDOWS_10_MOBILE, "resetPasscode", "done", None)
         .await
         .unwrap();
-    let status = world
-        .api_path(Action::Status, dev::WINDOWS_10_MOBILE, json!({}))
-        .await;
+    let status = world.status(dev::WINDOWS_10_MOBILE).await;
     let hint = status.body["actions"][0]["hint"].as_str().unwrap();
     assert!(
         hint.contains("new PIN") && !hint.contains("removed"),
@@ -278,11 +252,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
     );
 
     let reply = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::ANDROID_DEVICE_ADMIN_6,
-            just_reason(),
-        )
+        .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_6)
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     let msg = reply.body["message"].as_str().unwrap();
@@ -303,9 +273,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
         dry.body
     );
     // A current platform carries no such notice.
-    let reply = world
-        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
-        .await;
+    let reply = world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     let msg = reply.body["message"].as_str().unwrap();
     assert!(
         !msg.contains("legacy") && !msg.contains("out of support"),

@@ -287,10 +287,8 @@ async fn throttling_and_a_dying_environment_deliver_again_without_a_second_post(
         .fault_on_reset_post(FaultRule::delay_ms(20_000).times(1))
         .await;
     q.world
-        .sim()
-        .add_fault(&FaultRule::status_retry_after(429, 1).method("GET").times(3))
-        .await
-        .unwrap();
+        .add_fault(FaultRule::status_retry_after(429, 1).method("GET").times(3))
+        .await;
     q.send_resets(&kiosks).await;
 
     let (mapping, ()) = tokio::join!(q.deliver_all(), async {

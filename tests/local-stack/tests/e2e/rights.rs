@@ -49,9 +49,7 @@ fn device_for(action: Action) -> &'static str {
 }
 
 async fn reset_and_finish(world: &World, device: &str) {
-    let reply = world
-        .api_path(Action::ResetPasscode, device, just_reason())
-        .await;
+    let reply = world.act(Action::ResetPasscode, device).await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     world
         .sim()
@@ -179,9 +177,7 @@ async fn status_never_carries_the_passcode_and_the_reveal_does() {
     let world = World::start().await;
     reset_and_finish(&world, dev::AE_FULLY_MANAGED).await;
 
-    let status = world
-        .api_path(Action::Status, dev::AE_FULLY_MANAGED, json!({}))
-        .await;
+    let status = world.status(dev::AE_FULLY_MANAGED).await;
     assert_eq!(status.body["actions"][0]["state"], "done");
     assert!(
         !status.body.to_string().contains(PASSCODE),
@@ -256,9 +252,7 @@ async fn the_reveal_answers_only_when_there_is_a_passcode_to_show() {
         (404, "passcodeNotAvailable")
     );
 
-    world
-        .api_path(Action::ResetPasscode, dev::AE_DEDICATED, just_reason())
-        .await;
+    world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     let pending = reveal(dev::AE_DEDICATED, ticketed.clone()).await;
     assert_eq!(
         (pending.status, pending.error_code()),
@@ -266,9 +260,7 @@ async fn the_reveal_answers_only_when_there_is_a_passcode_to_show() {
     );
 
     // iOS: the passcode is removed, never replaced.
-    world
-        .api_path(Action::RemovePasscode, dev::IOS_ADE, just_reason())
-        .await;
+    world.act(Action::RemovePasscode, dev::IOS_ADE).await;
     world
         .sim()
         .advance_action(dev::IOS_ADE, "resetPasscode", "done", None)

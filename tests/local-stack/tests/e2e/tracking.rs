@@ -100,17 +100,12 @@ impl Tracked {
     /// Injects `rule` on the tracker's device reads.
     async fn fault_on_device_reads(&self, rule: FaultRule) {
         self.world
-            .sim()
-            .add_fault(&rule.method("GET").path_contains("managedDevices/"))
-            .await
-            .expect("fault rule accepted");
+            .add_fault(rule.method("GET").path_contains("managedDevices/"))
+            .await;
     }
 
     async fn status_tracking(&self, device_id: &str) -> Value {
-        let reply = self
-            .world
-            .api_path(Action::Status, device_id, json!({}))
-            .await;
+        let reply = self.world.status(device_id).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         reply.body["tracking"].clone()
     }
