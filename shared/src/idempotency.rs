@@ -267,12 +267,8 @@ impl IdempotencyStore {
             .expression_attribute_values(":me", s(request_id))
             .send()
             .await;
-        warn_on_failure(
-            result,
-            key,
-            "store the outcome in the idempotency table",
-            "repeats of this request fall back to the deviceActionResults check",
-        );
+        let then = "repeats of this request fall back to the deviceActionResults check";
+        warn_on_failure(result, key, "could not store the outcome", then);
     }
 
     /// Gives the request up after it ended without sending anything, so a
@@ -288,12 +284,8 @@ impl IdempotencyStore {
             .expression_attribute_values(":me", s(request_id))
             .send()
             .await;
-        warn_on_failure(
-            result,
-            key,
-            "release the idempotency record",
-            "retries wait until it expires",
-        );
+        let then = "retries wait until it expires";
+        warn_on_failure(result, key, "could not release the record", then);
     }
 
     /// The error for a request that could not be claimed. Nothing was sent.
@@ -333,10 +325,10 @@ fn warn_on_failure<T, E: ProvideErrorMetadata, R>(
     result: Result<T, SdkError<E, R>>,
     key: &RequestKey,
     what: &str,
-    consequence: &str,
+    then: &str,
 ) {
     if let Err(e) = result {
-        tracing::warn!(key = %key.id, "could not {what} ({}); {consequence}", error_text(&e));
+        tracing::warn!(key = %key.id, "idempotency table: {what} ({}); {then}", error_text(&e));
     }
 }
 
