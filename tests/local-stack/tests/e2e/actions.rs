@@ -11,12 +11,7 @@ async fn dry_run_sends_nothing() {
     let world = World::start().await;
     let body = json!({"device": {"imei": "350000000000001"}, "reason": "r", "dryRun": true});
     let reply = world.api_body(Action::ResetPasscode, body).await;
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (200, "dryRun"),
-        "{:?}",
-        reply.body
-    );
+    reply.assert_outcome(200, "dryRun");
     assert_eq!(reply.body["wouldSend"], true);
     assert_eq!(reply.body["device"]["id"], dev::AE_DEDICATED);
     // An ineligible device is still refused in a dry run.
@@ -32,12 +27,7 @@ async fn dry_run_sends_nothing() {
 async fn a_pending_reset_is_not_sent_twice() {
     let world = World::start().await;
     let first = world.reset_kiosk().await;
-    assert_eq!(
-        (first.status, first.outcome()),
-        (202, "accepted"),
-        "{:?}",
-        first.body
-    );
+    first.assert_outcome(202, "accepted");
     assert!(
         first.body["graphRequestId"]
             .as_str()
@@ -46,12 +36,7 @@ async fn a_pending_reset_is_not_sent_twice() {
 
     // Client retry and EventBridge redelivery of the same request.
     let again = world.reset_kiosk().await;
-    assert_eq!(
-        (again.status, again.outcome()),
-        (200, "alreadyPending"),
-        "{:?}",
-        again.body
-    );
+    again.assert_outcome(200, "alreadyPending");
     let detail = json!({"device": {"serialNumber": "R58N10AE001"}, "reason": "r", "requestedBy": "agent@contoso.com"});
     let redelivered = world.event(Action::ResetPasscode, detail.clone()).await;
     assert_eq!(redelivered.response().unwrap()["outcome"], "alreadyPending");
@@ -79,13 +64,7 @@ async fn a_pending_reset_is_not_sent_twice() {
 #[tokio::test]
 async fn status_explains_not_supported_work_profile_resets() {
     let world = World::start().await;
-    world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_PERSONAL_WORK_PROFILE,
-            json!({"reason": "r"}),
-        )
-        .await;
+    world.reset(dev::AE_PERSONAL_WORK_PROFILE).await;
     world
         .sim()
         .advance_action(
@@ -220,7 +199,7 @@ async fn bad_requests_are_400_and_change_nothing() {
         json!({"device": {"serial": "R58N10AE001"}, "reason": "r"}),
         json!({"device": {"serialNumber": "R58N10AE001", "imei": "350000000000001"}, "reason": "r"}),
         json!({"device": {"deviceName": "KIOSK-LOBBY-01"}, "reason": "r"}),
-        json!({"reason": "r"}),
+        short_reason(),
         json!({"device": {"id": dev::AE_DEDICATED}, "reason": "x".repeat(501)}),
     ] {
         let reply = world.api_body(Action::ResetPasscode, body.clone()).await;
@@ -263,12 +242,7 @@ async fn a_pending_reset_hours_old_blocks_a_new_one_unless_replaced() {
     .await;
 
     let retry = world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
-    assert_eq!(
-        (retry.status, retry.outcome()),
-        (200, "alreadyPending"),
-        "{:?}",
-        retry.body
-    );
+    retry.assert_outcome(200, "alreadyPending");
     assert_eq!(retry.body["pendingSince"], two_hours_ago.as_str());
     assert!(
         retry.body["message"]
@@ -295,12 +269,7 @@ async fn a_pending_reset_hours_old_blocks_a_new_one_unless_replaced() {
             json!({"reason": "user never got the first passcode", "replacePending": true}),
         )
         .await;
-    assert_eq!(
-        (replaced.status, replaced.outcome()),
-        (202, "accepted"),
-        "{:?}",
-        replaced.body
-    );
+    replaced.assert_outcome(202, "accepted");
     assert_eq!(replaced.body["replacedPending"], true);
     assert_eq!(
         replaced.body["replacedPendingSince"],

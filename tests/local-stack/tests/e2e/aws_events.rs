@@ -38,7 +38,7 @@ async fn http_api_samples_reach_the_route_behind_every_front() {
             front,
             Some(&body),
         );
-        let reply = Reply::from(world.invoke(Action::ResetPasscode, event).await);
+        let reply = world.api(Action::ResetPasscode, event).await;
         assert_eq!(
             (reply.status, reply.outcome()),
             (200, "dryRun"),
@@ -68,13 +68,8 @@ async fn http_api_samples_reach_the_route_behind_every_front() {
     let body = json!({"device": {"id": dev::AE_FULLY_MANAGED}, "reason": reason(), "dryRun": true});
     event["body"] = json!(base64_encode(&body.to_string()));
     event["isBase64Encoded"] = json!(true);
-    let reply = Reply::from(world.invoke(Action::ResetPasscode, event).await);
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (200, "dryRun"),
-        "{:?}",
-        reply.body
-    );
+    let reply = world.api(Action::ResetPasscode, event).await;
+    reply.assert_outcome(200, "dryRun");
     assert_eq!(reply.body["device"]["id"], dev::AE_FULLY_MANAGED);
     let audit = last_audit(&world, Action::ResetPasscode);
     assert_eq!(audit["caller"]["kind"], "none");
@@ -100,13 +95,8 @@ async fn jwt_app_caller_on_a_named_stage_is_audited_as_an_app() {
         "sub": "9a1b2c3d-0000-4000-8000-00000000a99a", "oid": "9a1b2c3d-0000-4000-8000-00000000a99a",
         "azp": "c0ffee00-0000-4000-8000-000000000001", "azpacr": "1", "roles": "[Passcode.Remove]", "ver": "2.0"
     });
-    let reply = Reply::from(world.invoke(Action::RemovePasscode, event).await);
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (202, "accepted"),
-        "{:?}",
-        reply.body
-    );
+    let reply = world.api(Action::RemovePasscode, event).await;
+    reply.assert_outcome(202, "accepted");
     assert_eq!(world.posts(dev::IOS_ADE).await, 1);
     let caller = &last_audit(&world, Action::RemovePasscode)["caller"];
     assert_eq!(caller["kind"], "jwt");
@@ -133,7 +123,7 @@ async fn rest_api_samples_route_on_the_resource() {
         );
         event["queryStringParameters"]["reason"] = json!("caller on the phone");
         event["multiValueQueryStringParameters"]["reason"] = json!(["caller on the phone"]);
-        let reply = Reply::from(world.invoke(Action::Status, event).await);
+        let reply = world.api(Action::Status, event).await;
         assert_eq!(
             (reply.status, reply.outcome()),
             (200, "status"),
@@ -157,13 +147,8 @@ async fn rest_api_samples_route_on_the_resource() {
         Front::Mapping("intune"),
         Some(&json!({"reason": reason(), "dryRun": true})),
     );
-    let reply = Reply::from(world.invoke(Action::ResetWindowsPin, event).await);
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (200, "dryRun"),
-        "{:?}",
-        reply.body
-    );
+    let reply = world.api(Action::ResetWindowsPin, event).await;
+    reply.assert_outcome(200, "dryRun");
     let caller = &last_audit(&world, Action::ResetWindowsPin)["caller"];
     assert_eq!(caller["kind"], "iam");
     assert_eq!(
@@ -192,34 +177,24 @@ async fn default_route_samples() {
         event["requestContext"]["routeKey"] = json!("$default");
         event
     };
-    let reply = Reply::from(
-        world
-            .invoke(
-                Action::ResetPasscode,
-                default_route(Front::NamedStage("prod")),
-            )
-            .await,
-    );
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (200, "dryRun"),
-        "{:?}",
-        reply.body
-    );
+    let reply = world
+        .api(
+            Action::ResetPasscode,
+            default_route(Front::NamedStage("prod")),
+        )
+        .await;
+    reply.assert_outcome(200, "dryRun");
 
     let calls = world.graph_calls().await;
     let mut event = default_route(Front::Mapping("intune"));
     event["requestContext"]["stage"] = json!("$default");
-    let reply = Reply::from(world.invoke(Action::ResetPasscode, event).await);
-    assert_eq!((reply.status, reply.error_code()), (400, "invalidRequest"));
+    let reply = world.api(Action::ResetPasscode, event).await;
+    reply.assert_error(400, "invalidRequest");
     let message = reply.error_message();
     // The raw path is echoed (clipped to 64 characters), not the route.
     assert!(message.starts_with("POST /intune/v1/devices/"), "{message}");
-    assert!(
-        message.contains("is not a route of reset-passcode"),
-        "{message}"
-    );
-    assert!(message.contains("declare the routes"), "{message}");
+    reply.assert_says("is not a route of reset-passcode");
+    reply.assert_says("declare the routes");
     assert_eq!(
         world.graph_calls().await,
         calls,

@@ -87,11 +87,7 @@ async fn a_spent_budget_answers_throttled_and_sends_nothing() {
             .await,
     );
     reply.assert_error(429, "throttled");
-    assert!(
-        reply.error_message().contains("WRITE_BUDGET_PER_20S"),
-        "{}",
-        reply.error_message()
-    );
+    reply.assert_says("WRITE_BUDGET_PER_20S");
     assert!(
         reply.headers["retry-after"].is_string(),
         "{:?}",

@@ -163,12 +163,7 @@ async fn a_preview_checks_every_reference_and_sends_nothing() {
         "reason": reason(), "ticket": "INC-PREVIEW", "dryRun": true,
     });
     let reply = b.submit(body).await;
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (200, "preview"),
-        "{:#}",
-        reply.body
-    );
+    reply.assert_outcome(200, "preview");
     let counts = &reply.body["counts"];
     assert_eq!(
         (
@@ -211,7 +206,7 @@ async fn a_preview_checks_every_reference_and_sends_nothing() {
                        "reason": reason(), "dryRun": true}),
         )
         .await;
-    assert_eq!(reply.status, 200, "{:#}", reply.body);
+    reply.assert_status(200);
     let lines = reply.body["devices"].as_array().unwrap();
     assert_eq!(lines.len(), 3, "{:#}", reply.body);
     let send = with_result(&reply, "send");
@@ -241,12 +236,7 @@ async fn a_batch_reaches_each_device_once_and_reports_every_outcome() {
     let body = json!({"devices": refs, "reason": reason(), "ticket": "INC-LOST-BOX",
                       "idempotencyKey": "lost-box-7", "replacePending": false});
     let reply = b.submit(body.clone()).await;
-    assert_eq!(
-        (reply.status, reply.outcome()),
-        (202, "queued"),
-        "{:#}",
-        reply.body
-    );
+    reply.assert_outcome(202, "queued");
     let batch_id = reply.body["batchId"].as_str().unwrap().to_string();
     // The kiosk of the single request is already pending: not queued.
     assert_eq!(reply.body["counts"]["toSend"], 4, "{:#}", reply.body);
@@ -276,7 +266,7 @@ async fn a_batch_reaches_each_device_once_and_reports_every_outcome() {
         assert_eq!(b.q.world.posts(id).await, 1, "one POST for {id}");
     }
     let progress = b.progress(&batch_id).await;
-    assert_eq!(progress.status, 200, "{:#}", progress.body);
+    progress.assert_status(200);
     assert_eq!(progress.body["state"], "done", "{:#}", progress.body);
     assert_eq!(progress.body["counts"]["outcomes"], json!({"accepted": 4}));
     assert_eq!(progress.body["ticket"], "INC-LOST-BOX");
@@ -319,12 +309,7 @@ async fn a_batch_reaches_each_device_once_and_reports_every_outcome() {
     let later = b
         .submit(json!({"devices": ids(&kiosks[1..3]), "reason": reason()}))
         .await;
-    assert_eq!(
-        (later.status, later.outcome()),
-        (200, "nothingToSend"),
-        "{:#}",
-        later.body
-    );
+    later.assert_outcome(200, "nothingToSend");
     assert_eq!(b.q.world.total_posts().await, 5);
     assert!(b.progress("0123456789abcdef0123456789abcdef").await.status == 404);
 }
@@ -342,11 +327,7 @@ async fn the_brake_caps_counts_and_stops_a_batch_mid_way() {
         .submit(json!({"devices": ids(&kiosks), "reason": reason()}))
         .await;
     too_many.assert_error(400, "invalidRequest");
-    assert!(
-        too_many.error_message().contains("at most 4"),
-        "{}",
-        too_many.error_message()
-    );
+    too_many.assert_says("at most 4");
     let three = ids(&kiosks[..3]);
     let unsaid = b
         .submit(json!({"devices": three, "reason": reason()}))
@@ -372,7 +353,7 @@ async fn the_brake_caps_counts_and_stops_a_batch_mid_way() {
             json!({"devices": three, "reason": reason(), "expectedCount": 3, "ticket": "INC-STOP"}),
         )
         .await;
-    assert_eq!(first.status, 202, "{:#}", first.body);
+    first.assert_status(202);
     let batch_id = first.body["batchId"].as_str().unwrap().to_string();
     // Three of the hour's five are taken: three more do not fit.
     let over = b
@@ -433,7 +414,7 @@ async fn bad_requests_and_graph_outages_queue_nothing() {
     let down = b
         .submit(json!({"devices": ids(&kiosks), "reason": reason()}))
         .await;
-    assert_eq!(down.status, 503, "{:#}", down.body);
+    down.assert_status(503);
     assert_eq!(b.queued_messages().await, 0);
 
     // An EventBridge request that cannot be planned fails the invocation,
@@ -470,7 +451,7 @@ async fn a_finished_batch_is_reported_once_on_the_bus() {
     let reply = b
         .submit(json!({"devices": ids(&kiosks), "reason": reason(), "ticket": "INC-DONE"}))
         .await;
-    assert_eq!(reply.status, 202, "{:#}", reply.body);
+    reply.assert_status(202);
     let batch_id = reply.body["batchId"].as_str().unwrap().to_string();
 
     // Before the devices are handled the batch is not due: nothing to report.
@@ -532,11 +513,7 @@ async fn a_batch_left_half_queued_is_finished_by_its_repeat() {
             .await,
     );
     first.assert_error(503, "queueUnavailable");
-    assert!(
-        first.error_message().contains("same idempotencyKey"),
-        "{}",
-        first.error_message()
-    );
+    first.assert_says("same idempotencyKey");
     broken.kill().await;
 
     // Soon after, a repeat finds the first attempt possibly still sending
@@ -552,7 +529,7 @@ async fn a_batch_left_half_queued_is_finished_by_its_repeat() {
     // A minute later the first attempt is over: the repeat queues it all.
     b.q.world.stack.set_clock_offset(90).await.unwrap();
     let later = b.submit(body).await;
-    assert_eq!(later.status, 202, "{:#}", later.body);
+    later.assert_status(202);
     assert_eq!(b.queued_messages().await, 3);
     b.q.deliver_all().await;
     for id in &kiosks {

@@ -143,10 +143,15 @@ impl World {
         self.function(action).invoke(event, timeout).await
     }
 
+    /// Invokes `action`'s function with an API Gateway `event`; returns its answer.
+    pub async fn api(&self, action: Action, event: Value) -> Reply {
+        Reply::from(self.invoke(action, event).await)
+    }
+
     /// HTTP API (2.0) call with the device in the path; returns status and body.
     pub async fn api_path(&self, action: Action, device_id: &str, body: Value) -> Reply {
-        let event = api_path_event(action, device_id, &body);
-        Reply::from(self.invoke(action, event).await)
+        self.api(action, api_path_event(action, device_id, &body))
+            .await
     }
 
     /// `action` on one device as the helpdesk asks for it: HTTP API (2.0),
@@ -168,7 +173,7 @@ impl World {
 
     /// HTTP API (2.0) call with the device in the body.
     pub async fn api_body(&self, action: Action, body: Value) -> Reply {
-        Reply::from(self.invoke(action, api_body_event(action, &body)).await)
+        self.api(action, api_body_event(action, &body)).await
     }
 
     /// EventBridge event with `detail` = request + action.

@@ -51,12 +51,9 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
         .unwrap();
     let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
-    let message = reply.error_message();
-    assert!(
-        message.contains("clientSecret") && message.contains("must be a string"),
-        "{message}"
-    );
-    assert!(!message.contains("73737373"));
+    reply.assert_says("clientSecret");
+    reply.assert_says("must be a string");
+    assert!(!reply.error_message().contains("73737373"));
 
     world
         .stack
@@ -382,11 +379,8 @@ async fn an_expired_certificate_is_a_configuration_error_without_asking_entra() 
     use_certificate(&world, &certificate(Validity::Expired).await).await;
     let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
-    let message = reply.error_message();
-    assert!(
-        message.contains("certificate") && message.contains("expired on 2025-02-01"),
-        "{message}"
-    );
+    reply.assert_says("certificate");
+    reply.assert_says("expired on 2025-02-01");
     let failed = world.event_reset(dev::AE_DEDICATED).await;
     assert_failed_with(&failed, "ConfigurationError");
     assert!(

@@ -16,6 +16,13 @@ fn keyed(device_id: &str, key: &str) -> Value {
     json!({"device": {"id": device_id}, "reason": reason(), "idempotencyKey": key})
 }
 
+/// A reset of the device (by id, in the body) with an idempotency key.
+async fn reset_keyed(world: &World, device_id: &str, key: &str) -> Reply {
+    world
+        .api_body(Action::ResetPasscode, keyed(device_id, key))
+        .await
+}
+
 /// Every item in the stack's idempotency table.
 /// The table's idempotency records (the write budget's window counters
 /// share the table).
@@ -46,23 +53,13 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
 #[tokio::test]
 async fn a_repeated_key_gets_the_first_answer_without_touching_graph() {
     let world = World::start_idempotent().await;
-    let first = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::AE_DEDICATED, "INC0001:reset"),
-        )
-        .await;
-    assert_eq!(first.status, 202, "{:?}", first.body);
+    let first = reset_keyed(&world, dev::AE_DEDICATED, "INC0001:reset").await;
+    first.assert_status(202);
     assert_eq!(first.body["replayed"], Value::Null);
     let calls_after_first = world.graph_calls().await;
 
-    let again = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::AE_DEDICATED, "INC0001:reset"),
-        )
-        .await;
-    assert_eq!(again.status, 202, "{:?}", again.body);
+    let again = reset_keyed(&world, dev::AE_DEDICATED, "INC0001:reset").await;
+    again.assert_status(202);
     assert_eq!(again.outcome(), "accepted");
     assert_eq!(again.body["replayed"], true);
     assert_eq!(again.body["originalRequestId"], first.body["requestId"]);
@@ -90,14 +87,10 @@ async fn a_repeated_key_gets_the_first_answer_without_touching_graph() {
 #[tokio::test]
 async fn a_key_reused_for_another_device_is_refused_and_changes_nothing() {
     let world = World::start_idempotent().await;
-    let first = world
-        .api_body(Action::ResetPasscode, keyed(dev::AE_DEDICATED, "INC0002"))
-        .await;
-    assert_eq!(first.status, 202, "{:?}", first.body);
+    let first = reset_keyed(&world, dev::AE_DEDICATED, "INC0002").await;
+    first.assert_status(202);
     let calls = world.graph_calls().await;
-    let other = world
-        .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0002"))
-        .await;
+    let other = reset_keyed(&world, dev::AOSP_USERLESS, "INC0002").await;
     other.assert_error(422, "idempotencyKeyReused");
     assert_eq!(world.graph_calls().await, calls);
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
@@ -105,7 +98,7 @@ async fn a_key_reused_for_another_device_is_refused_and_changes_nothing() {
     let removal = world
         .api_body(Action::RemovePasscode, keyed(dev::IOS_ADE, "INC0002"))
         .await;
-    assert_eq!(removal.status, 202, "{:?}", removal.body);
+    removal.assert_status(202);
 }
 
 /// The race the record exists for: the same request, at the same moment, in
@@ -201,13 +194,8 @@ async fn an_eventbridge_event_delivered_twice_runs_once() {
 #[tokio::test]
 async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     let world = World::start_idempotent().await;
-    let first = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::AE_FULLY_MANAGED, "INC0004"),
-        )
-        .await;
-    assert_eq!(first.status, 202);
+    let first = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0004").await;
+    first.assert_status(202);
     // Rewrite it as an invocation that died mid-request: still running...
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let key = AttributeValue::S("resetPasscode#key#INC0005".into());
@@ -228,12 +216,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
             .await
     };
     put(now_ms + 30_000).await;
-    let blocked = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::AE_FULLY_MANAGED, "INC0005"),
-        )
-        .await;
+    let blocked = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0005").await;
     blocked.assert_error(409, "requestInProgress");
     let wait = blocked.retry_after_seconds();
     assert!((25..=31).contains(&wait), "retry-after {wait}");
@@ -241,27 +224,16 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     // ...and past its deadline: the request runs (the earlier reset is
     // still pending, so the pending check answers).
     put(now_ms - 1).await;
-    let retried = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::AE_FULLY_MANAGED, "INC0005"),
-        )
-        .await;
-    assert_eq!(retried.status, 200, "{:?}", retried.body);
-    assert_eq!(retried.outcome(), "alreadyPending");
+    let retried = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0005").await;
+    retried.assert_outcome(200, "alreadyPending");
     assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
 }
 
 #[tokio::test]
 async fn a_request_that_sent_nothing_releases_its_key() {
     let world = World::start_idempotent().await;
-    let refused = world
-        .api_body(
-            Action::ResetPasscode,
-            keyed(dev::WINDOWS_DESKTOP, "INC0006"),
-        )
-        .await;
-    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    let refused = reset_keyed(&world, dev::WINDOWS_DESKTOP, "INC0006").await;
+    refused.assert_status(422);
     assert!(records(&world).await.is_empty(), "claim released");
     // Dry runs and reads never claim a key.
     let dry = world
@@ -271,8 +243,7 @@ async fn a_request_that_sent_nothing_releases_its_key() {
         )
         .await;
     assert_eq!(dry.outcome(), "dryRun");
-    let status = world.status(dev::AE_DEDICATED).await;
-    assert_eq!(status.status, 200);
+    world.status(dev::AE_DEDICATED).await.assert_status(200);
     assert!(records(&world).await.is_empty());
 }
 
@@ -282,13 +253,9 @@ async fn an_unknown_post_outcome_keeps_the_key_so_a_quick_retry_cannot_resend() 
     world
         .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
         .await;
-    let first = world
-        .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0008"))
-        .await;
+    let first = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
     first.assert_error(503, "graphUnavailable");
-    let retry = world
-        .api_body(Action::ResetPasscode, keyed(dev::AOSP_USERLESS, "INC0008"))
-        .await;
+    let retry = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
     retry.assert_error(409, "requestInProgress");
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
     let items = records(&world).await;
@@ -307,13 +274,8 @@ async fn a_missing_table_fails_safe_before_graph() {
     let reply = world
         .api_body(Action::ResetPasscode, by_id(dev::AE_DEDICATED))
         .await;
-    reply.assert_error(500, "configurationError");
-    let message = reply.error_message();
-    assert!(
-        message.contains("passcode-idempotency-missing"),
-        "{message}"
-    );
-    assert!(message.contains("Nothing was sent"), "{message}");
+    reply.assert_error_saying(500, "configurationError", "passcode-idempotency-missing");
+    reply.assert_says("Nothing was sent");
     assert_eq!(world.graph_calls().await, 0);
 
     // EventBridge: the invocation fails, so Lambda retries and then sends
@@ -330,7 +292,7 @@ async fn the_same_caller_and_device_within_the_window_is_one_request() {
     let first = world
         .api_body(Action::ResetPasscode, by_id(dev::AE_CORPORATE_WORK_PROFILE))
         .await;
-    assert_eq!(first.status, 202, "{:?}", first.body);
+    first.assert_status(202);
     let again = world
         .api_body(Action::ResetPasscode, by_id(dev::AE_CORPORATE_WORK_PROFILE))
         .await;

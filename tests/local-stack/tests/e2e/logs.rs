@@ -44,28 +44,16 @@ async fn full_run(form: SecretForm) {
         .api_path(
             Action::ResetWindowsPin,
             dev::WINDOWS_10_MOBILE,
-            json!({"reason": "r"}),
+            short_reason(),
         )
         .await;
     // Token expiry and a refused call, so the error paths log too.
     sim.expire_tokens().await.unwrap();
-    world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AOSP_USERLESS,
-            json!({"reason": "r"}),
-        )
-        .await;
+    world.reset(dev::AOSP_USERLESS).await;
     sim.set_secrets(&["not-the-stored-one"]).await.unwrap();
     sim.set_certificate(None).await.unwrap();
     sim.expire_tokens().await.unwrap();
-    let refused = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_FULLY_MANAGED,
-            json!({"reason": "r"}),
-        )
-        .await;
+    let refused = world.reset(dev::AE_FULLY_MANAGED).await;
     assert_eq!(refused.error_code(), "configurationError");
 
     let logs = world.all_logs();

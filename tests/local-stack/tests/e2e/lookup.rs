@@ -79,7 +79,7 @@ async fn path_and_body_forms_and_both_payload_versions() {
     let rest_api = async |path: &str, path_params, body: &Value| {
         let caller = local_stack::events::Caller::iam(HELPDESK);
         let event = local_stack::events::api_v1("POST", path, path_params, Some(body), &caller);
-        Reply::from(world.invoke(Action::RemovePasscode, event).await)
+        world.api(Action::RemovePasscode, event).await
     };
     let body = with_device(json!({"serialNumber": "DMPXK0AAAA11"}));
     rest_api("/v1/remove-passcode", None, &body)

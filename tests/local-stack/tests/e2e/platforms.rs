@@ -114,13 +114,13 @@ async fn refusals_tell_the_agent_what_to_do_instead() {
     let reply = world
         .act(Action::RemovePasscode, dev::IOS_USER_ENROLLMENT)
         .await;
-    assert!(reply.error_message().contains("User Enrollment"));
+    reply.assert_says("User Enrollment");
     let reply = world.act(Action::ResetPasscode, dev::IOS_ADE).await;
-    assert!(reply.error_message().contains("remove-passcode"));
+    reply.assert_says("remove-passcode");
     let reply = world
         .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_10)
         .await;
-    assert!(reply.error_message().contains("Android 7.0"));
+    reply.assert_says("Android 7.0");
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -217,7 +217,7 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
     assert_eq!(result["error"]["code"], "unsupportedPlatform");
     // Status still works for any managed device.
     let status = world.status(dev::AE_FULLY_MANAGED).await;
-    assert_eq!(status.status, 200, "{:?}", status.body);
+    status.assert_status(200);
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -230,7 +230,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
     let reply = world
         .act(Action::ResetWindowsPin, dev::WINDOWS_10_MOBILE)
         .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    reply.assert_status(202);
     let msg = reply.body["message"].as_str().unwrap();
     assert!(
         msg.contains("out of support") && msg.contains("may never check in again"),
@@ -254,7 +254,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
     let reply = world
         .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_6)
         .await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    reply.assert_status(202);
     let msg = reply.body["message"].as_str().unwrap();
     assert!(
         msg.contains("legacy") && msg.contains("below Android 7.0"),

@@ -50,7 +50,7 @@ fn device_for(action: Action) -> &'static str {
 
 async fn reset_and_finish(world: &World, device: &str) {
     let reply = world.act(Action::ResetPasscode, device).await;
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    reply.assert_status(202);
     world
         .sim()
         .advance_action(device, "resetPasscode", "done", Some(PASSCODE))
@@ -90,7 +90,7 @@ async fn every_route_needs_its_own_right_from_a_jwt() {
         ];
         for (claims, allowed, what) in cases {
             let event = jwt_call(action, device_for(action), harmless_body(action), claims);
-            let reply = Reply::from(world.invoke(action, event).await);
+            let reply = world.api(action, event).await;
             if allowed {
                 assert_ne!(
                     reply.status, 403,
@@ -128,17 +128,14 @@ async fn every_route_needs_its_own_right_from_a_jwt() {
 #[tokio::test]
 async fn a_forbidden_reset_sends_nothing_and_an_allowed_one_does() {
     let world = World::start().await;
-    let body = json!({"reason": "r"});
+    let body = short_reason();
     let denied = jwt_call(
         Action::ResetPasscode,
         dev::AE_DEDICATED,
         body.clone(),
         app_token("[Passcode.Read]"),
     );
-    assert_eq!(
-        Reply::from(world.invoke(Action::ResetPasscode, denied).await).status,
-        403
-    );
+    assert_eq!(world.api(Action::ResetPasscode, denied).await.status, 403);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 0);
     let allowed = jwt_call(
         Action::ResetPasscode,
@@ -146,8 +143,8 @@ async fn a_forbidden_reset_sends_nothing_and_an_allowed_one_does() {
         body,
         app_token("[Passcode.Reset]"),
     );
-    let reply = Reply::from(world.invoke(Action::ResetPasscode, allowed).await);
-    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let reply = world.api(Action::ResetPasscode, allowed).await;
+    reply.assert_status(202);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
 }
 
@@ -165,11 +162,11 @@ async fn role_names_follow_the_configuration() {
             app_token(roles),
         )
     };
-    let default_name = Reply::from(world.invoke(Action::Status, call("[Passcode.Read]")).await);
+    let default_name = world.api(Action::Status, call("[Passcode.Read]")).await;
     assert_eq!(default_name.status, 403);
-    assert!(default_name.error_message().contains("Helpdesk.Read"));
-    let renamed = Reply::from(world.invoke(Action::Status, call("[Helpdesk.Read]")).await);
-    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    default_name.assert_says("Helpdesk.Read");
+    let renamed = world.api(Action::Status, call("[Helpdesk.Read]")).await;
+    renamed.assert_status(200);
 }
 
 #[tokio::test]
@@ -191,7 +188,7 @@ async fn status_never_carries_the_passcode_and_the_reveal_does() {
             json!({"device": {"id": dev::AE_FULLY_MANAGED}, "reason": "user at the desk", "ticket": "INC7"}),
         )
         .await;
-    assert_eq!(revealed.status, 200, "{:?}", revealed.body);
+    revealed.assert_status(200);
     assert_eq!(revealed.outcome(), "revealed");
     assert_eq!(revealed.body["passcode"], PASSCODE);
     assert!(revealed.body["expiresAt"].as_str().is_some());
@@ -212,8 +209,8 @@ async fn status_never_carries_the_passcode_and_the_reveal_does() {
     );
     event["rawQueryString"] = json!("reason=desk&ticket=INC8");
     event["queryStringParameters"] = json!({"reason": "desk", "ticket": "INC8"});
-    let by_get = Reply::from(world.invoke(Action::RevealPasscode, event).await);
-    assert_eq!(by_get.status, 200, "{:?}", by_get.body);
+    let by_get = world.api(Action::RevealPasscode, event).await;
+    by_get.assert_status(200);
     assert_eq!(by_get.body["passcode"], PASSCODE);
 
     let audits = world.audit_records();
@@ -247,17 +244,11 @@ async fn the_reveal_answers_only_when_there_is_a_passcode_to_show() {
     let ticketed = json!({"reason": "r", "ticket": "INC9"});
 
     let none = reveal(dev::AE_DEDICATED, ticketed.clone()).await;
-    assert_eq!(
-        (none.status, none.error_code()),
-        (404, "passcodeNotAvailable")
-    );
+    none.assert_error(404, "passcodeNotAvailable");
 
     world.act(Action::ResetPasscode, dev::AE_DEDICATED).await;
     let pending = reveal(dev::AE_DEDICATED, ticketed.clone()).await;
-    assert_eq!(
-        (pending.status, pending.error_code()),
-        (409, "passcodeNotReady")
-    );
+    pending.assert_error(409, "passcodeNotReady");
 
     // iOS: the passcode is removed, never replaced.
     world.act(Action::RemovePasscode, dev::IOS_ADE).await;
@@ -267,16 +258,10 @@ async fn the_reveal_answers_only_when_there_is_a_passcode_to_show() {
         .await
         .unwrap();
     let ios = reveal(dev::IOS_ADE, ticketed.clone()).await;
-    assert_eq!(
-        (ios.status, ios.error_code()),
-        (404, "passcodeNotAvailable")
-    );
+    ios.assert_error(404, "passcodeNotAvailable");
 
-    let no_ticket = reveal(dev::AE_DEDICATED, json!({"reason": "r"})).await;
-    assert_eq!(
-        (no_ticket.status, no_ticket.error_code()),
-        (400, "invalidRequest")
-    );
+    let no_ticket = reveal(dev::AE_DEDICATED, short_reason()).await;
+    no_ticket.assert_error(400, "invalidRequest");
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ impl Tracked {
 
     async fn status_tracking(&self, device_id: &str) -> Value {
         let reply = self.world.status(device_id).await;
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.assert_status(200);
         reply.body["tracking"].clone()
     }
 }
