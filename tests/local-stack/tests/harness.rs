@@ -532,36 +532,23 @@ mod stack_and_front {
         let (front, _function) = front().await;
         let http = reqwest::Client::new();
         let url = format!("{}/events", front.base_url());
-        let ok: Value = http
-            .post(&url)
-            .json(&json!({"detail-type": "Passcode Action Requested", "source": "test", "detail": {"action": "status"}}))
-            .send()
+        let post = async |event: Value| http.post(&url).json(&event).send().await.unwrap();
+        let ok: Value = post(json!({"detail-type": "Passcode Action Requested", "source": "test", "detail": {"action": "status"}}))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         assert_eq!(ok["event"]["source"], "test");
         assert_eq!(ok["event"]["detail"]["action"], "status");
 
-        let failed = http
-            .post(&url)
-            .json(&json!({"detail": {"action": "status", "fail": "transient"}}))
-            .send()
-            .await
-            .unwrap();
+        let failed = post(json!({"detail": {"action": "status", "fail": "transient"}})).await;
         assert_eq!(failed.status(), 502);
         assert_eq!(
             failed.json::<Value>().await.unwrap(),
             json!({"errorType": "EchoError", "errorMessage": "transient"})
         );
 
-        let unknown = http
-            .post(&url)
-            .json(&json!({"detail": {"action": "wipe"}}))
-            .send()
-            .await
-            .unwrap();
+        let unknown = post(json!({"detail": {"action": "wipe"}})).await;
         assert_eq!(unknown.status(), 400);
     }
 }

@@ -30,6 +30,22 @@ async fn echoes(n: usize) -> Vec<Arc<FunctionProcess>> {
     processes
 }
 
+/// `n` echo processes behind a mapping of `queue_url`, run until the queue
+/// is drained; the mapping is left running.
+async fn drained_by_echoes(
+    moto: &Moto,
+    queue_url: &str,
+    n: usize,
+    options: SqsMappingOptions,
+) -> (SqsMapping, Vec<Arc<FunctionProcess>>) {
+    let processes = echoes(n).await;
+    let mapping = SqsMapping::start(moto.endpoint(), queue_url, processes.clone(), options)
+        .await
+        .unwrap();
+    mapping.wait_until_drained(DRAINED).await.unwrap();
+    (mapping, processes)
+}
+
 async fn queue(moto: &Moto, name: &str, visibility_secs: u32) -> String {
     let (url, _dlq) = moto
         .create_queue_with_dlq(name, visibility_secs, 100)
@@ -105,11 +121,7 @@ async fn all_success_deletes_every_message_in_batches_of_at_most_ten() {
     let bodies: Vec<Value> = (0..25).map(|n| json!({ "n": n })).collect();
     send(&moto, &url, &bodies).await;
 
-    let processes = echoes(2).await;
-    let mapping = SqsMapping::start(moto.endpoint(), &url, processes.clone(), options(3))
-        .await
-        .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    let (mapping, processes) = drained_by_echoes(&moto, &url, 2, options(3)).await;
     mapping.stop().await;
 
     let expected: Vec<_> = (0..25).map(|n| (n, 1, false)).collect();
@@ -218,11 +230,7 @@ async fn partial_failures_redeliver_exactly_the_failed_messages() {
         .collect();
     send(&moto, &url, &bodies).await;
 
-    let processes = echoes(2).await;
-    let mapping = SqsMapping::start(moto.endpoint(), &url, processes.clone(), options(1))
-        .await
-        .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    let (mapping, processes) = drained_by_echoes(&moto, &url, 2, options(1)).await;
 
     let mut expected: Vec<_> = (0..10).map(|n| (n, 1, n % 3 == 0)).collect();
     expected.extend([0, 3, 6, 9].map(|n| (n, 2, false)));
@@ -243,11 +251,7 @@ async fn an_invocation_error_redelivers_the_whole_batch() {
     bodies[2]["failBatchTimes"] = json!(1);
     send(&moto, &url, &bodies).await;
 
-    let processes = echoes(2).await;
-    let mapping = SqsMapping::start(moto.endpoint(), &url, processes.clone(), options(1))
-        .await
-        .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    let (mapping, processes) = drained_by_echoes(&moto, &url, 2, options(1)).await;
 
     // Every message, the four good ones too, came back once.
     let mut expected: Vec<_> = (0..5)
@@ -324,20 +328,17 @@ async fn maximum_concurrency_is_honoured() {
     send(&moto, &url, &bodies).await;
 
     // One more process than allowed: it must stay idle.
-    let processes = echoes(4).await;
-    let mapping = SqsMapping::start(
-        moto.endpoint(),
+    let (mapping, processes) = drained_by_echoes(
+        &moto,
         &url,
-        processes.clone(),
+        4,
         SqsMappingOptions {
             batch_size: 1,
             maximum_concurrency: 3,
             ..options(5)
         },
     )
-    .await
-    .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    .await;
 
     // Overlap of the functions' own start/end stamps.
     let mut edges = Vec::new();
@@ -377,11 +378,7 @@ async fn a_message_failing_max_receive_count_times_ends_in_the_dlq() {
     )
     .await;
 
-    let processes = echoes(2).await;
-    let mapping = SqsMapping::start(moto.endpoint(), &url, processes.clone(), options(1))
-        .await
-        .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    let (mapping, processes) = drained_by_echoes(&moto, &url, 2, options(1)).await;
 
     assert_eq!(
         deliveries(&processes),
@@ -404,11 +401,7 @@ async fn a_malformed_batch_response_fails_the_whole_batch() {
     let bad = json!({"n": 0, "respond": {"batchItemFailures": [{"itemIdentifier": ""}]}});
     send(&moto, &url, &[bad.clone(), json!({"n": 1})]).await;
 
-    let processes = echoes(2).await;
-    let mapping = SqsMapping::start(moto.endpoint(), &url, processes.clone(), options(1))
-        .await
-        .unwrap();
-    mapping.wait_until_drained(DRAINED).await.unwrap();
+    let (mapping, _processes) = drained_by_echoes(&moto, &url, 2, options(1)).await;
 
     let mut in_dlq = messages_in(&moto, &dlq).await;
     in_dlq.sort_by_key(|m| m["n"].as_u64());

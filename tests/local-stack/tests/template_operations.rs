@@ -167,6 +167,19 @@ impl Deployed {
             .filter(move |(_, r)| r["Type"] == kind)
     }
 
+    /// The resources of `kind`, which must be `count` in number (`what`
+    /// says which they are).
+    fn exactly<'a>(
+        &'a self,
+        kind: &'a str,
+        count: usize,
+        what: &str,
+    ) -> Vec<(&'a String, &'a Value)> {
+        let found: Vec<_> = self.of_type(kind).collect();
+        assert_eq!(found.len(), count, "{kind}: {what}");
+        found
+    }
+
     /// Alarms keyed by (namespace, metric, dimensions as "Name=value").
     fn alarms(&self) -> BTreeMap<(String, String, BTreeSet<String>), &Value> {
         self.of_type("AWS::CloudWatch::Alarm")
@@ -297,11 +310,10 @@ fn reference(id: &str) -> Value {
 #[test]
 fn defaults_reserve_no_concurrency_and_keep_platform_logs() {
     let stack = Deployed::with(&[]);
-    let functions: Vec<_> = stack.of_type("AWS::Lambda::Function").collect();
-    assert_eq!(
-        functions.len(),
+    let functions = stack.exactly(
+        "AWS::Lambda::Function",
         FUNCTIONS.len() + 2,
-        "and the tracker and the bulk function"
+        "and the tracker and the bulk function",
     );
     for (id, function) in functions {
         let p = &function["Properties"];
@@ -635,11 +647,10 @@ fn rule_alarms_follow_an_existing_bus() {
 #[test]
 fn log_groups_outlive_the_stack() {
     let stack = Deployed::with(&[]);
-    let groups: Vec<_> = stack.of_type("AWS::Logs::LogGroup").collect();
-    assert_eq!(
-        groups.len(),
+    let groups = stack.exactly(
+        "AWS::Logs::LogGroup",
         FUNCTIONS.len() + 3,
-        "the functions, the tracker, the bulk function and the API access log"
+        "the functions, the tracker, the bulk function and the API access log",
     );
     for (id, group) in groups {
         assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
@@ -714,11 +725,11 @@ fn permissions_boundary_applies_to_every_role() {
         ("PermissionsBoundary", BOUNDARY),
         ("AuditExport", "enabled"),
     ]);
-    let roles: Vec<_> = stack.of_type("AWS::IAM::Role").collect();
-    assert_eq!(
-        roles.len(),
+    let roles = stack.exactly(
+        "AWS::IAM::Role",
         FUNCTIONS.len() + 5,
-        "the function roles, the bulk function's, the tracker's and its schedule's, and two export roles"
+        "the function roles, the bulk function's, the tracker's and its schedule's, \
+         and two export roles",
     );
     for (id, role) in roles {
         assert_eq!(role["Properties"]["PermissionsBoundary"], BOUNDARY, "{id}");

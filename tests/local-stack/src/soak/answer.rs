@@ -155,23 +155,27 @@ mod tests {
                 device: Some("a".into())
             }
         );
-        assert_eq!(
-            api(409, json!({"error": {"code": "requestInProgress"}})).kind(),
-            "transient:requestInProgress"
-        );
-        assert_eq!(
-            api(404, json!({"error": {"code": "deviceNotFound"}})).kind(),
-            "rejected:deviceNotFound"
-        );
-        assert_eq!(
-            api(400, json!({"error": {"code": "deviceNotFound"}})).kind(),
-            "undefined"
-        );
-        assert_eq!(
-            api(200, json!({"error": {"code": "teapot"}})).kind(),
-            "undefined"
-        );
-        assert_eq!(api(200, json!({"outcome": "accepted"})).kind(), "undefined");
+        for (status, body, kind) in [
+            (
+                409,
+                json!({"error": {"code": "requestInProgress"}}),
+                "transient:requestInProgress",
+            ),
+            (
+                404,
+                json!({"error": {"code": "deviceNotFound"}}),
+                "rejected:deviceNotFound",
+            ),
+            (
+                400,
+                json!({"error": {"code": "deviceNotFound"}}),
+                "undefined",
+            ),
+            (200, json!({"error": {"code": "teapot"}}), "undefined"),
+            (200, json!({"outcome": "accepted"}), "undefined"),
+        ] {
+            assert_eq!(api(status, body.clone()).kind(), kind, "{status} {body}");
+        }
         let eb = classify(&InvokeOutcome::Error {
             error_type: "GraphUnavailable".into(),
             error_message: "x".into(),

@@ -62,25 +62,20 @@ impl Tour {
         let reset_path = format!("/v1/devices/{kiosk}/reset-passcode");
         let reset_body = json!({"reason": "Kiosk locked after a PIN change", "ticket": "INC-1001"});
 
-        self.api(
+        for title in [
             "Reset the passcode of the lobby kiosk (Android Enterprise dedicated), device id in the path",
-            Action::ResetPasscode,
-            "POST",
-            &reset_path,
-            Some(kiosk),
-            Some(&reset_body),
-        )
-        .await;
-
-        self.api(
             "The same request again (a double-submit): the first answer comes back, nothing new is sent",
-            Action::ResetPasscode,
-            "POST",
-            &reset_path,
-            Some(kiosk),
-            Some(&reset_body),
-        )
-        .await;
+        ] {
+            self.api(
+                title,
+                Action::ResetPasscode,
+                "POST",
+                &reset_path,
+                Some(kiosk),
+                Some(&reset_body),
+            )
+            .await;
+        }
 
         self.eventbridge(
             "A workflow asks to reset the same kiosk while Intune has not finished: nothing new is sent",

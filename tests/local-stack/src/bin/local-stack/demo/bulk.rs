@@ -42,13 +42,10 @@ impl Tour {
             "ticket": "INC-3000",
             "dryRun": true,
         });
-        self.bulk_call(
+        self.bulk_submit(
             &bulk,
             "A lost shipment: preview a bulk reset. Each device is checked as a single request would be; nothing is sent",
-            "POST",
-            "/v1/bulk/reset-passcode",
-            &[("action", "reset-passcode")],
-            Some(&body),
+            &body,
         )
         .await;
 
@@ -56,13 +53,10 @@ impl Tour {
         body["expectedCount"] = json!(kiosks.len());
         body["idempotencyKey"] = json!("INC-3000-kiosks");
         let answer = self
-            .bulk_call(
+            .bulk_submit(
                 &bulk,
                 "Send it, confirming the preview's count: one queued message per device that can take it",
-                "POST",
-                "/v1/bulk/reset-passcode",
-                &[("action", "reset-passcode")],
-                Some(&body),
+                &body,
             )
             .await;
         let batch_id = answer
@@ -111,6 +105,24 @@ impl Tour {
         .await?;
         bulk.kill().await;
         Ok(())
+    }
+
+    /// `POST /v1/bulk/reset-passcode` with `body`; its answer, when it gave one.
+    async fn bulk_submit(
+        &mut self,
+        bulk: &FunctionProcess,
+        title: &str,
+        body: &Value,
+    ) -> Option<Value> {
+        self.bulk_call(
+            bulk,
+            title,
+            "POST",
+            "/v1/bulk/reset-passcode",
+            &[("action", "reset-passcode")],
+            Some(body),
+        )
+        .await
     }
 
     /// An HTTP API call to `bulk-passcode`; its answer, when it gave one.
