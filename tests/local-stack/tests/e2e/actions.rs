@@ -40,13 +40,7 @@ async fn a_pending_reset_is_not_sent_twice() {
     let detail = json!({"device": {"serialNumber": "R58N10AE001"}, "reason": "r", "requestedBy": "agent@contoso.com"});
     let redelivered = world.event(Action::ResetPasscode, detail.clone()).await;
     assert_eq!(redelivered.response().unwrap()["outcome"], "alreadyPending");
-    let dry = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::AE_DEDICATED,
-            json!({"reason": "r", "dryRun": true}),
-        )
-        .await;
+    let dry = world.reset_dry_run(dev::AE_DEDICATED).await;
     assert_eq!(dry.body["wouldSend"], false);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
 

@@ -182,6 +182,16 @@ impl World {
         self.invoke(action, events::eventbridge(&detail)).await
     }
 
+    /// Stores `value` as the functions' Graph secret in Secrets Manager
+    /// (read on their next secret read).
+    pub async fn put_secret(&self, value: &str) {
+        self.stack
+            .moto
+            .put_secret(&self.stack.secret_name, value)
+            .await
+            .expect("PutSecretValue");
+    }
+
     /// Every log line of every function so far.
     pub fn all_logs(&self) -> Vec<String> {
         let mut logs = self.retired_logs.clone();
@@ -226,6 +236,12 @@ impl World {
     /// [`World::reset`] of the lobby kiosk.
     pub async fn reset_kiosk(&self) -> Reply {
         self.reset(dev::AE_DEDICATED).await
+    }
+
+    /// [`World::reset`] as a dry run: what would be sent, sending nothing.
+    pub async fn reset_dry_run(&self, device_id: &str) -> Reply {
+        let body = json!({"reason": "r", "dryRun": true});
+        self.api_path(Action::ResetPasscode, device_id, body).await
     }
 
     /// [`World::reset_kiosk`] for tests of the deadline: the answer must

@@ -41,26 +41,15 @@ async fn one_secret_read_and_one_token_serve_many_invocations() {
 async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
     let world = World::start().await;
     world
-        .stack
-        .moto
-        .put_secret(
-            &world.stack.secret_name,
-            r#"{"tenantId": "t", "clientId": "c", "clientSecret": 73737373}"#,
-        )
-        .await
-        .unwrap();
+        .put_secret(r#"{"tenantId": "t", "clientId": "c", "clientSecret": 73737373}"#)
+        .await;
     let reply = world.reset_kiosk().await;
     reply.assert_error(500, "configurationError");
     reply.assert_says("clientSecret");
     reply.assert_says("must be a string");
     assert!(!reply.error_message().contains("73737373"));
 
-    world
-        .stack
-        .moto
-        .put_secret(&world.stack.secret_name, "not json at all")
-        .await
-        .unwrap();
+    world.put_secret("not json at all").await;
     let ev = world.event_reset(dev::AE_DEDICATED).await;
     assert_failed_with(&ev, "ConfigurationError");
     assert_eq!(world.graph_calls().await, 0);
@@ -141,12 +130,7 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
     world.sim().set_secrets(&[new_secret]).await.unwrap();
     world.sim().expire_tokens().await.unwrap();
     let rotated = json!({"tenantId": graph_sim::seed::TENANT_ID, "clientId": graph_sim::seed::CLIENT_ID, "clientSecret": new_secret});
-    world
-        .stack
-        .moto
-        .put_secret(&world.stack.secret_name, &rotated.to_string())
-        .await
-        .unwrap();
+    world.put_secret(&rotated.to_string()).await;
 
     world.reset(dev::AE_FULLY_MANAGED).await.assert_status(202);
     let tokens: Vec<_> = world
@@ -310,12 +294,7 @@ async fn use_certificate(world: &World, (cert, key): &(String, String)) {
         "certificate": cert,
         "privateKey": key,
     });
-    world
-        .stack
-        .moto
-        .put_secret(&world.stack.secret_name, &secret.to_string())
-        .await
-        .unwrap();
+    world.put_secret(&secret.to_string()).await;
 }
 
 #[tokio::test]

@@ -143,12 +143,18 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     assert_eq!(world.total_posts().await, 0);
 }
 
+/// Makes Graph ignore `$filter` and answer the whole tenant, `page_size`
+/// devices a page.
+async fn graph_ignores_the_filter(world: &World, page_size: usize) {
+    let sim = world.sim();
+    sim.set_silent_filter_mode(true).await.unwrap();
+    sim.set_page_size(page_size).await.unwrap();
+}
+
 #[tokio::test]
 async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
     let world = World::start().await;
-    let sim = world.sim();
-    sim.set_silent_filter_mode(true).await.unwrap();
-    sim.set_page_size(7).await.unwrap();
+    graph_ignores_the_filter(&world, 7).await;
 
     // R58N10AE001 is a prefix of a filler's serial; the whole tenant comes back in pages.
     world
@@ -158,7 +164,7 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
         )
         .await
         .assert_device(202, dev::AE_DEDICATED);
-    let lists = sim
+    let lists = world
         .requests()
         .await
         .iter()
@@ -193,9 +199,7 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
 #[tokio::test]
 async fn too_many_pages_means_nothing_is_chosen() {
     let world = World::start().await;
-    let sim = world.sim();
-    sim.set_silent_filter_mode(true).await.unwrap();
-    sim.set_page_size(2).await.unwrap();
+    graph_ignores_the_filter(&world, 2).await;
     world
         .api_device(
             Action::ResetPasscode,

@@ -260,13 +260,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
         msg.contains("legacy") && msg.contains("below Android 7.0"),
         "{msg}"
     );
-    let dry = world
-        .api_path(
-            Action::ResetPasscode,
-            dev::ANDROID_DEVICE_ADMIN_6,
-            json!({"reason": "r", "dryRun": true}),
-        )
-        .await;
+    let dry = world.reset_dry_run(dev::ANDROID_DEVICE_ADMIN_6).await;
     assert!(
         dry.body["message"].as_str().unwrap().contains("legacy"),
         "{:?}",
