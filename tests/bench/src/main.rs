@@ -34,7 +34,7 @@ use passcode_core::action::TRACKER_FUNCTION;
 use serde_json::{Value, json};
 
 use crate::proxy::{CountingProxy, Counts};
-use crate::report::{Calls, FunctionReport, Report, WarmReport};
+use crate::report::{Calls, FunctionReport, Report, Samples, WarmReport};
 
 /// Per invocation; far above anything expected on loopback.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -275,11 +275,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         let mut function = bench_function(&secret, target, args)
             .await
             .with_context(|| format!("benchmarking {name}"))?;
-        let (cold, calls) = cold_runs(&certificate, target, args.init_samples)
+        function.cold_certificate = cold_runs(&certificate, target, args.init_samples)
             .await
             .with_context(|| format!("benchmarking {name} with a certificate secret"))?;
-        function.cold_certificate = cold;
-        function.cold_certificate_calls = calls;
         report.functions.push(function);
     }
     drop((secret.stack, certificate.stack));
@@ -356,10 +354,8 @@ async fn bench_function(
     // Fresh processes: init, then the first (cold) invocation of each.
     for _ in 0..args.init_samples {
         let sample = fresh_process(bench, target).await?;
-        function.init.push(sample.init);
-        function.init_calls.push(sample.init_calls);
-        function.cold.push(sample.cold);
-        function.cold_calls.push(sample.cold_calls);
+        function.init.push(sample.init, sample.init_calls);
+        function.cold.push(sample.cold, sample.cold_calls);
     }
 
     // One execution environment, kept warm.
@@ -413,19 +409,13 @@ async fn fresh_process(bench: &Bench, target: Target) -> anyhow::Result<FreshSam
 }
 
 /// Cold invocations only (the certificate stack).
-async fn cold_runs(
-    bench: &Bench,
-    target: Target,
-    samples: usize,
-) -> anyhow::Result<(Vec<Duration>, Vec<Calls>)> {
-    let mut cold = Vec::with_capacity(samples);
-    let mut calls = Vec::with_capacity(samples);
+async fn cold_runs(bench: &Bench, target: Target, samples: usize) -> anyhow::Result<Samples> {
+    let mut cold = Samples::default();
     for _ in 0..samples {
         let sample = fresh_process(bench, target).await?;
-        cold.push(sample.cold);
-        calls.push(sample.cold_calls);
+        cold.push(sample.cold, sample.cold_calls);
     }
-    Ok((cold, calls))
+    Ok(cold)
 }
 
 async fn warm_run(

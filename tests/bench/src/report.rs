@@ -173,6 +173,38 @@ pub struct Sizes {
     pub x86_64: Option<Size>,
 }
 
+/// Durations and the calls made during each, one entry per sample.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub times: Vec<Duration>,
+    pub calls: Vec<Calls>,
+}
+
+impl Samples {
+    pub fn push(&mut self, time: Duration, calls: Calls) {
+        self.times.push(time);
+        self.calls.push(calls);
+    }
+
+    fn latency(&self) -> Dist {
+        Dist::of(&self.times)
+    }
+
+    fn call_summary(&self) -> CallSummary {
+        CallSummary::of(&self.calls)
+    }
+
+    /// The summary next to the raw samples, as the JSON report has it.
+    fn json(&self) -> serde_json::Value {
+        let ms: Vec<f64> = self.times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        serde_json::json!({
+            "latency": self.latency(),
+            "samples_ms": ms,
+            "calls": self.call_summary(),
+        })
+    }
+}
+
 /// Everything measured for one function. The raw vectors are kept for the
 /// JSON; the summaries are computed when the report is written.
 #[derive(Debug, Serialize)]
@@ -180,18 +212,15 @@ pub struct FunctionReport {
     pub name: String,
     pub binary: PathBuf,
     pub binary_bytes: u64,
+    /// Fresh processes: until they ask for their first event.
     #[serde(skip)]
-    pub init: Vec<Duration>,
+    pub init: Samples,
+    /// The first invocation of each fresh process (client-secret secret).
     #[serde(skip)]
-    pub init_calls: Vec<Calls>,
+    pub cold: Samples,
+    /// The same with a certificate secret.
     #[serde(skip)]
-    pub cold: Vec<Duration>,
-    #[serde(skip)]
-    pub cold_calls: Vec<Calls>,
-    #[serde(skip)]
-    pub cold_certificate: Vec<Duration>,
-    #[serde(skip)]
-    pub cold_certificate_calls: Vec<Calls>,
+    pub cold_certificate: Samples,
     pub warm: Vec<WarmReport>,
     pub peak_rss_kib: Option<u64>,
     pub sizes: Sizes,
@@ -203,12 +232,9 @@ impl FunctionReport {
             name: name.to_owned(),
             binary: binary.to_path_buf(),
             binary_bytes: std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0),
-            init: Vec::new(),
-            init_calls: Vec::new(),
-            cold: Vec::new(),
-            cold_calls: Vec::new(),
-            cold_certificate: Vec::new(),
-            cold_certificate_calls: Vec::new(),
+            init: Samples::default(),
+            cold: Samples::default(),
+            cold_certificate: Samples::default(),
             warm: Vec::new(),
             peak_rss_kib: None,
             sizes: Sizes::default(),
@@ -238,7 +264,7 @@ impl FunctionReport {
 
     /// DynamoDB calls per invocation: the cold run, then each warm run.
     fn dynamodb_calls(&self) -> Vec<CountRange> {
-        std::iter::once(CallSummary::of(&self.cold_calls).dynamodb)
+        std::iter::once(self.cold.call_summary().dynamodb)
             .chain(self.warm.iter().map(|w| w.calls_per_invocation.dynamodb))
             .collect()
     }
@@ -374,30 +400,21 @@ impl Report {
             .iter()
             .zip(value["functions"].as_array_mut().into_iter().flatten())
         {
-            let ms =
-                |d: &[Duration]| -> Vec<f64> { d.iter().map(|d| d.as_secs_f64() * 1e3).collect() };
-            json["init"] = serde_json::json!({
-                "latency": Dist::of(&function.init),
-                "samples_ms": ms(&function.init),
-                "calls": CallSummary::of(&function.init_calls),
-            });
-            json["cold"] = serde_json::json!({
-                "lookup": "id",
-                "latency": Dist::of(&function.cold),
-                "samples_ms": ms(&function.cold),
-                "calls": CallSummary::of(&function.cold_calls),
-                "aws_operations": function
-                    .cold_calls
+            json["init"] = function.init.json();
+            let mut cold = function.cold.json();
+            cold["lookup"] = "id".into();
+            cold["aws_operations"] = serde_json::json!(
+                function
+                    .cold
+                    .calls
                     .iter()
                     .map(|c| &c.aws_operations)
-                    .collect::<Vec<_>>(),
-            });
-            json["cold_certificate_secret"] = serde_json::json!({
-                "lookup": "id",
-                "latency": Dist::of(&function.cold_certificate),
-                "samples_ms": ms(&function.cold_certificate),
-                "calls": CallSummary::of(&function.cold_certificate_calls),
-            });
+                    .collect::<Vec<_>>()
+            );
+            json["cold"] = cold;
+            let mut cold_certificate = function.cold_certificate.json();
+            cold_certificate["lookup"] = "id".into();
+            json["cold_certificate_secret"] = cold_certificate;
             json["over_budget"] = serde_json::json!(over_budget(function));
         }
         std::fs::write(path, serde_json::to_string_pretty(&value)? + "\n")?;
@@ -417,30 +434,28 @@ impl Report {
         };
         let mark = |text: String, over: bool| if over { format!("{text} !") } else { text };
         row("init median / max (ms)", "<= 15 median", &|f| {
-            let d = Dist::of(&f.init);
+            let d = f.init.latency();
             mark(
                 format!("{:.1} / {:.1}", d.median_ms, d.max_ms),
                 d.median_ms > budget::INIT_MEDIAN_MS,
             )
         });
         row("init calls SM/token/Graph", "0/0/0", &|f| {
-            let c = CallSummary::of(&f.init_calls);
+            let c = f.init.call_summary();
             mark(c.text(), total_max(&c) > 0)
         });
-        type Cold = fn(&FunctionReport) -> (&Vec<Duration>, &Vec<Calls>);
-        let cold_forms: [(&str, Cold); 2] = [
-            ("client secret", |f| (&f.cold, &f.cold_calls)),
-            ("certificate", |f| {
-                (&f.cold_certificate, &f.cold_certificate_calls)
-            }),
+        type Pick = fn(&FunctionReport) -> &Samples;
+        let cold_forms: [(&str, Pick); 2] = [
+            ("client secret", |f| &f.cold),
+            ("certificate", |f| &f.cold_certificate),
         ];
         for (form, cold) in cold_forms {
             row(&format!("cold ({form}) median / max (ms)"), "", &|f| {
-                let d = Dist::of(cold(f).0);
+                let d = cold(f).latency();
                 format!("{:.1} / {:.1}", d.median_ms, d.max_ms)
             });
             row(&format!("cold ({form}) SM/token/Graph"), "1/1/warm", &|f| {
-                let c = CallSummary::of(cold(f).1);
+                let c = cold(f).call_summary();
                 mark(c.text(), f.cold_off_budget(&c))
             });
         }
@@ -596,7 +611,7 @@ fn size_cell(size: Option<&Size>, budget_mb: Option<f64>) -> String {
 /// The budget lines this function misses, in words.
 fn over_budget(f: &FunctionReport) -> Vec<String> {
     let mut over = Vec::new();
-    let init = Dist::of(&f.init);
+    let init = f.init.latency();
     if init.median_ms > budget::INIT_MEDIAN_MS {
         over.push(format!(
             "init median {:.1} ms > {} ms",
@@ -604,15 +619,15 @@ fn over_budget(f: &FunctionReport) -> Vec<String> {
             budget::INIT_MEDIAN_MS
         ));
     }
-    let init_calls = CallSummary::of(&f.init_calls);
+    let init_calls = f.init.call_summary();
     if total_max(&init_calls) > 0 {
         over.push(format!("network calls during init: {}", init_calls.text()));
     }
-    for (form, calls) in [
-        ("client secret", &f.cold_calls),
-        ("certificate", &f.cold_certificate_calls),
+    for (form, samples) in [
+        ("client secret", &f.cold),
+        ("certificate", &f.cold_certificate),
     ] {
-        let cold = CallSummary::of(calls);
+        let cold = samples.call_summary();
         if f.cold_off_budget(&cold) {
             over.push(format!(
                 "cold calls ({form}) SM/token/Graph {}",
