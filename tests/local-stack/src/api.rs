@@ -163,12 +163,8 @@ async fn http_route(
         .as_ref()
         .map(|(name, value)| (*name, value.as_str()));
 
-    let mut event = events::api_v2_with_query(
-        method.as_str(),
-        path,
-        device_param,
-        None,
-        &caller,
+    let mut event = events::with_query(
+        events::api_v2(method.as_str(), path, device_param, None, &caller),
         &query_refs,
     );
     // Known exactly here, whatever encoding the path used.

@@ -1,9 +1,8 @@
 //! Trigger payloads in the exact shapes API Gateway and EventBridge deliver
 //! them, with every field they send and realistic values.
 //!
-//! Query strings: [`api_v2`] and [`api_v1`] send none; the `_with_query`
-//! variants take the same arguments plus `(name, value)` pairs, in order,
-//! repeated names allowed.
+//! Query strings: [`api_v2`] and [`api_v1`] send none; [`with_query`] adds
+//! one to either.
 
 use base64::Engine as _;
 use passcode_core::Action;
@@ -56,18 +55,6 @@ pub fn api_v2(
     body: Option<&Value>,
     caller: &Caller,
 ) -> Value {
-    api_v2_with_query(method, path, path_params, body, caller, &[])
-}
-
-/// [`api_v2`] with a query string.
-pub fn api_v2_with_query(
-    method: &str,
-    path: &str,
-    path_params: Option<(&str, &str)>,
-    body: Option<&Value>,
-    caller: &Caller,
-    query: &[(&str, &str)],
-) -> Value {
     let now = OffsetDateTime::now_utc();
     let route_key = format!("{method} {}", route_template(path, path_params));
     let body = body.map(Value::to_string);
@@ -104,27 +91,11 @@ pub fn api_v2_with_query(
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
-        "rawQueryString": raw_query(query),
+        "rawQueryString": "",
         "headers": headers,
         "requestContext": request_context,
         "isBase64Encoded": false,
     });
-    if !query.is_empty() {
-        let mut params = Map::new();
-        for (name, value) in query {
-            // Repeated names arrive comma-joined.
-            match params.get_mut(*name) {
-                Some(Value::String(existing)) => {
-                    existing.push(',');
-                    existing.push_str(value);
-                }
-                _ => {
-                    params.insert((*name).into(), (*value).into());
-                }
-            }
-        }
-        event["queryStringParameters"] = Value::Object(params);
-    }
     if let Some((name, value)) = path_params {
         event["pathParameters"] = json!({ name: value });
     }
@@ -141,18 +112,6 @@ pub fn api_v1(
     path_params: Option<(&str, &str)>,
     body: Option<&Value>,
     caller: &Caller,
-) -> Value {
-    api_v1_with_query(method, path, path_params, body, caller, &[])
-}
-
-/// [`api_v1`] with a query string.
-pub fn api_v1_with_query(
-    method: &str,
-    path: &str,
-    path_params: Option<(&str, &str)>,
-    body: Option<&Value>,
-    caller: &Caller,
-    query: &[(&str, &str)],
 ) -> Value {
     let now = OffsetDateTime::now_utc();
     let resource = route_template(path, path_params);
@@ -172,24 +131,6 @@ pub fn api_v1_with_query(
         .iter()
         .map(|(k, v)| (k.clone(), json!([v])))
         .collect();
-
-    let (query_single, query_multi) = if query.is_empty() {
-        (Value::Null, Value::Null)
-    } else {
-        // The single-valued map keeps the last value of a repeated name.
-        let mut single = Map::new();
-        let mut multi = Map::new();
-        for (name, value) in query {
-            single.insert((*name).into(), (*value).into());
-            match multi.get_mut(*name) {
-                Some(Value::Array(values)) => values.push((*value).into()),
-                _ => {
-                    multi.insert((*name).into(), json!([value]));
-                }
-            }
-        }
-        (Value::Object(single), Value::Object(multi))
-    };
 
     let mut request_context = json!({
         "accountId": ACCOUNT_ID,
@@ -218,14 +159,56 @@ pub fn api_v1_with_query(
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
-        "queryStringParameters": query_single,
-        "multiValueQueryStringParameters": query_multi,
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
         "pathParameters": path_params.map(|(name, value)| json!({ name: value })),
         "stageVariables": null,
         "requestContext": request_context,
         "body": body,
         "isBase64Encoded": false,
     })
+}
+
+/// `event` (from [`api_v2`] or [`api_v1`]) with a query string: `(name,
+/// value)` pairs in order, repeated names allowed, in the fields each
+/// payload format carries them in.
+pub fn with_query(mut event: Value, query: &[(&str, &str)]) -> Value {
+    if query.is_empty() {
+        return event;
+    }
+    if event["version"] == "2.0" {
+        // Repeated names arrive comma-joined.
+        let mut params = Map::new();
+        for (name, value) in query {
+            match params.get_mut(*name) {
+                Some(Value::String(existing)) => {
+                    existing.push(',');
+                    existing.push_str(value);
+                }
+                _ => {
+                    params.insert((*name).into(), (*value).into());
+                }
+            }
+        }
+        event["rawQueryString"] = raw_query(query).into();
+        event["queryStringParameters"] = Value::Object(params);
+    } else {
+        // The single-valued map keeps the last value of a repeated name.
+        let mut single = Map::new();
+        let mut multi = Map::new();
+        for (name, value) in query {
+            single.insert((*name).into(), (*value).into());
+            match multi.get_mut(*name) {
+                Some(Value::Array(values)) => values.push((*value).into()),
+                _ => {
+                    multi.insert((*name).into(), json!([value]));
+                }
+            }
+        }
+        event["queryStringParameters"] = Value::Object(single);
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    event
 }
 
 /// An EventBridge event as a rule target receives it, from the helpdesk tool.

@@ -275,12 +275,14 @@ mod event_shapes {
 
     #[test]
     fn http_api_v2_with_jwt_caller_and_query() {
-        let event = events::api_v2_with_query(
-            "GET",
-            &format!("/v1/devices/{DEVICE}/passcode-status"),
-            Some(("deviceId", DEVICE)),
-            None,
-            &Caller::jwt("abc-sub", Some("helpdesk@contoso.com")),
+        let event = events::with_query(
+            events::api_v2(
+                "GET",
+                &format!("/v1/devices/{DEVICE}/passcode-status"),
+                Some(("deviceId", DEVICE)),
+                None,
+                &Caller::jwt("abc-sub", Some("helpdesk@contoso.com")),
+            ),
             &[
                 ("include", "history"),
                 ("include", "passcode"),
@@ -353,12 +355,14 @@ mod event_shapes {
         assert!(identity.caller.as_deref().unwrap().ends_with(":alex"));
         assert!(identity.access_key.as_deref().unwrap().starts_with("ASIA"));
 
-        let event = events::api_v1_with_query(
-            "GET",
-            &format!("/v1/devices/{DEVICE}/passcode-status"),
-            Some(("deviceId", DEVICE)),
-            None,
-            &Caller::jwt("abc-sub", None),
+        let event = events::with_query(
+            events::api_v1(
+                "GET",
+                &format!("/v1/devices/{DEVICE}/passcode-status"),
+                Some(("deviceId", DEVICE)),
+                None,
+                &Caller::jwt("abc-sub", None),
+            ),
             &[("verbose", "1")],
         );
         assert_eq!(
