@@ -5,7 +5,7 @@
 //! come out right whatever sits in front of the API.
 
 use super::parse_event;
-use super::test_events::ID;
+use super::test_events::{ID, assert_eventbridge_caller};
 use crate::action::Action;
 use crate::request::DeviceRef;
 use base64::Engine;
@@ -71,6 +71,9 @@ fn device_route(action: Action) -> Route {
         params: json!({"deviceId": ID}),
     }
 }
+
+/// Puts a sample on `action`'s device route behind a front, with a body.
+type Retarget = fn(Value, Action, Front, Option<Value>) -> Value;
 
 /// A payload 2.0 sample on `action`'s device route.
 fn retarget_v2(ev: Value, action: Action, front: Front, body: Option<Value>) -> Value {
@@ -155,7 +158,7 @@ fn http_api_samples_route_behind_every_front() {
 fn assert_device_and_caller(
     expected: &[(&str, &str, Option<&str>)],
     action: Action,
-    retarget: fn(Value, Action, Front, Option<Value>) -> Value,
+    retarget: Retarget,
 ) {
     for &(name, kind, principal) in expected {
         for front in FRONTS {
@@ -309,22 +312,14 @@ fn jwt_sample_callers_are_users_or_apps() {
 /// single-value map.
 #[test]
 fn multi_value_samples_keep_query_values() {
-    let mut ev = retarget_v2(
-        sample("example-apigw-v2-request-multi-value-parameters.json"),
-        Action::Status,
-        Front::Mapping,
-        None,
-    );
+    let status = |retarget: Retarget, name| retarget(sample(name), Action::Status, Front::Mapping, None);
+
+    let mut ev = status(retarget_v2, "example-apigw-v2-request-multi-value-parameters.json");
     ev["queryStringParameters"]["reason"] = json!("on the phone, verified");
     let request = parse_event(Action::Status, &ev).request.unwrap();
     assert_eq!(request.reason.as_deref(), Some("on the phone, verified"));
 
-    let mut ev = retarget_v1(
-        sample("example-apigw-request-multi-value-parameters.json"),
-        Action::Status,
-        Front::Mapping,
-        None,
-    );
+    let mut ev = status(retarget_v1, "example-apigw-request-multi-value-parameters.json");
     ev["queryStringParameters"]["ticket"] = json!("INC2");
     ev["multiValueQueryStringParameters"]["ticket"] = json!(["INC1", "INC2"]);
     let request = parse_event(Action::Status, &ev).request.unwrap();
@@ -379,19 +374,8 @@ fn eventbridge_sample() {
         inc.request.unwrap().device,
         DeviceRef::SerialNumber("R58N10AE001".into())
     );
-    assert_eq!(inc.caller.kind, "eventBridge");
-    assert_eq!(
-        inc.caller.principal.as_deref(),
-        Some("com.contoso.helpdesk")
-    );
-    assert_eq!(
-        inc.caller.event_id.as_deref(),
-        Some("7bf73129-1428-4cd3-a780-95db273d1602")
-    );
-    assert_eq!(
-        inc.caller.requested_by.as_deref(),
-        Some("agent@contoso.com")
-    );
+    let event_id = "7bf73129-1428-4cd3-a780-95db273d1602";
+    assert_eventbridge_caller(&inc.caller, "com.contoso.helpdesk", event_id, "agent@contoso.com");
 }
 
 /// The bulk routes (two path parameters on the progress route) read from

@@ -35,7 +35,7 @@ pub(super) fn parse<R: RequestReader>(reader: &R, ev: EventBridgeEvent<Value>) -
 mod tests {
     use crate::action::Action;
     use super::super::parse_event;
-    use super::super::test_events::{ID, eventbridge};
+    use super::super::test_events::{ID, assert_eventbridge_caller, eventbridge};
     use super::*;
     use crate::request::DeviceRef;
     use serde_json::json;
@@ -46,16 +46,7 @@ mod tests {
                             "requestedBy": "agent@contoso.com", "ticket": "INC1"});
         let inc = parse_event(Action::ResetPasscode, &eventbridge(detail));
         assert_eq!(inc.source, Source::EventBridge);
-        assert_eq!(inc.caller.kind, "eventBridge");
-        assert_eq!(
-            inc.caller.principal.as_deref(),
-            Some("com.contoso.helpdesk")
-        );
-        assert_eq!(
-            inc.caller.requested_by.as_deref(),
-            Some("agent@contoso.com")
-        );
-        assert_eq!(inc.caller.event_id.as_deref(), Some("ev-1"));
+        assert_eventbridge_caller(&inc.caller, "com.contoso.helpdesk", "ev-1", "agent@contoso.com");
         let request = inc.request.unwrap();
         assert_eq!(request.device, DeviceRef::Imei("350000000000001".into()));
         assert_eq!(request.requested_by, inc.caller.requested_by);

@@ -2,6 +2,7 @@
 //! the shapes API Gateway and EventBridge send. The AWS-published samples
 //! are exercised in `aws_samples`.
 
+use crate::origin::Caller;
 use serde_json::{Value, json};
 
 pub const ID: &str = "11111111-0000-4000-8000-000000000001";
@@ -55,4 +56,13 @@ pub fn v1(method: &str, path: &str, device: Option<&str>, body: Option<Value>) -
 pub fn eventbridge(detail: Value) -> Value {
     json!({"version": "0", "id": "ev-1", "detail-type": "Passcode Action Requested", "source": "com.contoso.helpdesk",
            "account": "123456789012", "time": "2026-11-26T05:00:00Z", "region": "us-east-1", "resources": [], "detail": detail})
+}
+
+/// An EventBridge caller: the rule's event source as the principal, the
+/// event's id and the validated `requestedBy`.
+pub fn assert_eventbridge_caller(caller: &Caller, source: &str, event_id: &str, requested_by: &str) {
+    assert_eq!(caller.kind, "eventBridge");
+    assert_eq!(caller.principal.as_deref(), Some(source));
+    assert_eq!(caller.event_id.as_deref(), Some(event_id));
+    assert_eq!(caller.requested_by.as_deref(), Some(requested_by));
 }
