@@ -235,6 +235,15 @@ mod event_shapes {
     const DEVICE: &str = "11111111-0000-4000-8000-000000000001";
     const ADMIN: &str = "arn:aws:iam::000000000000:user/local-admin";
 
+    /// `GET /v1/devices/{DEVICE}/passcode-status` in either payload format.
+    fn status_of_the_device(
+        api: fn(&str, &str, Option<(&str, &str)>, Option<&Value>, &Caller) -> Value,
+        caller: &Caller,
+    ) -> Value {
+        let path = format!("/v1/devices/{DEVICE}/passcode-status");
+        api("GET", &path, Some(("deviceId", DEVICE)), None, caller)
+    }
+
     fn reset_path() -> String {
         format!("/v1/devices/{DEVICE}/reset-passcode")
     }
@@ -275,14 +284,9 @@ mod event_shapes {
 
     #[test]
     fn http_api_v2_with_jwt_caller_and_query() {
+        let caller = Caller::jwt("abc-sub", Some("helpdesk@contoso.com"));
         let event = events::with_query(
-            events::api_v2(
-                "GET",
-                &format!("/v1/devices/{DEVICE}/passcode-status"),
-                Some(("deviceId", DEVICE)),
-                None,
-                &Caller::jwt("abc-sub", Some("helpdesk@contoso.com")),
-            ),
+            status_of_the_device(events::api_v2, &caller),
             &[
                 ("include", "history"),
                 ("include", "passcode"),
@@ -355,14 +359,9 @@ mod event_shapes {
         assert!(identity.caller.as_deref().unwrap().ends_with(":alex"));
         assert!(identity.access_key.as_deref().unwrap().starts_with("ASIA"));
 
+        let caller = Caller::jwt("abc-sub", None);
         let event = events::with_query(
-            events::api_v1(
-                "GET",
-                &format!("/v1/devices/{DEVICE}/passcode-status"),
-                Some(("deviceId", DEVICE)),
-                None,
-                &Caller::jwt("abc-sub", None),
-            ),
+            status_of_the_device(events::api_v1, &caller),
             &[("verbose", "1")],
         );
         assert_eq!(
