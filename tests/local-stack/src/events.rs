@@ -46,6 +46,9 @@ impl Caller {
     }
 }
 
+/// [`api_v2`] or [`api_v1`]: an API Gateway event of either payload format.
+pub type ApiEvent = fn(&str, &str, Option<(&str, &str)>, Option<&Value>, &Caller) -> Value;
+
 /// HTTP API (payload format 2.0) event. `path_params`, if given, names the
 /// path segment that matched a `{name}` in the route: `("deviceId", id)`.
 pub fn api_v2(

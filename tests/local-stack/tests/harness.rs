@@ -236,10 +236,7 @@ mod event_shapes {
     const ADMIN: &str = "arn:aws:iam::000000000000:user/local-admin";
 
     /// `GET /v1/devices/{DEVICE}/passcode-status` in either payload format.
-    fn status_of_the_device(
-        api: fn(&str, &str, Option<(&str, &str)>, Option<&Value>, &Caller) -> Value,
-        caller: &Caller,
-    ) -> Value {
+    fn status_of_the_device(api: events::ApiEvent, caller: &Caller) -> Value {
         let path = format!("/v1/devices/{DEVICE}/passcode-status");
         api("GET", &path, Some(("deviceId", DEVICE)), None, caller)
     }
