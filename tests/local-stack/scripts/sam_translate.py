@@ -3,7 +3,7 @@ prints the resulting CloudFormation template as JSON.
 
     sam_translate.py TEMPLATE [PARAMETERS_JSON]
 
-Used by tests/local-stack/tests/template.rs. No AWS call is made: the
+Used by tests/local-stack/tests/template_operations/. No AWS call is made: the
 template references no managed policy by name, so the policy loader is
 never asked, and the region only sets the partition of generated ARNs.
 """
