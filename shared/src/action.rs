@@ -2,7 +2,7 @@
 //! routes and EventBridge names that reach them.
 //!
 //! This file is the single source of truth for names: `template.yaml` is checked
-//! against it by a test (`tests/local-stack/tests/template.rs`).
+//! against it by a test (`tests/local-stack/tests/template/`).
 
 use std::fmt;
 
