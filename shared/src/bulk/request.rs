@@ -227,7 +227,12 @@ impl BulkReader {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Targets::Devices(refs))
             }
-            (None, Some(Value::String(upn)), true) => Ok(Targets::AllOfUser(validate_upn(upn)?)),
+            // validate_upn names the single-device field; this one is the body's own.
+            (None, Some(Value::String(upn)), true) => validate_upn(upn).map(Targets::AllOfUser).map_err(|_| {
+                ServiceError::invalid(
+                    "\"userPrincipalName\" must look like user@contoso.com (ASCII letters, digits and symbols, no spaces, at most 256 characters)",
+                )
+            }),
             (None, Some(_), true) => Err(ServiceError::invalid("\"userPrincipalName\" must be a string")),
             (None, Some(_), false) => Err(ServiceError::invalid(
                 "\"userPrincipalName\" needs \"allDevices\": true, so that every device of the user is meant; for one device use the single-device API",
@@ -315,6 +320,12 @@ mod tests {
             let err = submit(body.clone()).unwrap_err();
             assert!(err.message.contains(says), "{body}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn a_bad_user_is_named_as_the_body_names_it() {
+        let err = submit(json!({"userPrincipalName": "not a user", "allDevices": true, "reason": "r"})).unwrap_err();
+        assert!(err.message.starts_with("\"userPrincipalName\" must look like"), "{}", err.message);
     }
 
     #[test]
