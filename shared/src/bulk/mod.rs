@@ -45,8 +45,21 @@ pub use app::{BulkApp, handle};
 pub use queue::BulkQueues;
 #[cfg(feature = "bulk")]
 pub use settings::BulkSettings;
-#[cfg(all(feature = "bulk", test))]
+#[cfg(all(feature = "bulk", test, not(feature = "fuzzing")))]
 pub(crate) use request::{BulkCall, BulkReader};
+// The fuzz target `bulk_request` (tests/fuzz) reads bulk events the way
+// [`handle`] does; normal builds keep all of this private.
+#[cfg(all(feature = "bulk", feature = "fuzzing"))]
+pub use request::{BulkCall, BulkReader, BulkRequest, MAX_BULK_BODY_BYTES, Targets};
+
+/// What [`handle`] reads from an event, for a given `BULK_MAX_DEVICES`.
+#[cfg(all(feature = "bulk", feature = "fuzzing"))]
+pub fn read_event(
+    max_devices: usize,
+    event: &serde_json::Value,
+) -> crate::trigger::Parsed<BulkCall> {
+    crate::trigger::read(&BulkReader { max_devices }, event)
+}
 
 #[cfg(feature = "bulk")]
 mod app {

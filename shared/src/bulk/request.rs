@@ -13,7 +13,7 @@ use crate::trigger::{RequestReader, RouteParams, Routes};
 use serde_json::{Map, Value};
 
 /// Largest bulk body: 1,000 references of about a hundred bytes, with room.
-const MAX_BULK_BODY_BYTES: usize = 256 * 1024;
+pub const MAX_BULK_BODY_BYTES: usize = 256 * 1024;
 
 /// Fields of a new batch.
 const SUBMIT_FIELDS: &[&str] = &[

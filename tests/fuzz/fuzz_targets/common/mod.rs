@@ -6,11 +6,11 @@
 use passcode_core::Action;
 use passcode_core::audit::{self, AuditInput};
 use passcode_core::error::{ErrorCode, ServiceError};
-use passcode_core::request::{DeviceRef, PasscodeRequest};
 use passcode_core::outcome::Outcome;
 use passcode_core::request::apple_imei_form;
+use passcode_core::request::{DeviceRef, PasscodeRequest};
 use passcode_core::response;
-use passcode_core::trigger::Incoming;
+use passcode_core::trigger::{Incoming, Source};
 use serde_json::Value;
 
 /// Longest message a request error may have: the longest fixed text plus
@@ -31,7 +31,7 @@ pub fn check_incoming(action: Action, inc: &Incoming) {
         let result = Err::<Outcome, _>(e.clone());
         let answer = response::render(inc.source, action, "fuzz-request-id", &result)
             .unwrap_or_else(|d| panic!("invalidRequest became an invocation error: {d:?}"));
-        check_error_answer(inc, e, &answer);
+        check_error_answer(inc.source, e, &answer);
     }
     // The audit record serialises to one JSON line.
     let result: Result<Outcome, ServiceError> = match &inc.request {
@@ -67,8 +67,10 @@ pub fn check_invalid(e: &ServiceError) {
     );
 }
 
-fn check_error_answer(inc: &Incoming, e: &ServiceError, answer: &Value) {
-    let error = if inc.source.is_api() {
+/// The answer to a refused request: a 400 for API callers, `rejected`
+/// for events and direct invocations, with the error's code and message.
+pub fn check_error_answer(source: Source, e: &ServiceError, answer: &Value) {
+    let error = if source.is_api() {
         assert_eq!(answer["statusCode"], 400);
         assert_eq!(answer["headers"]["cache-control"], "no-store");
         let body: Value = serde_json::from_str(answer["body"].as_str().expect("body is text"))
@@ -89,20 +91,31 @@ pub fn check_request(action: Action, r: &PasscodeRequest) {
         assert!(r.reason.is_some(), "writes need a reason");
     }
     for (text, max) in [(&r.reason, 500), (&r.ticket, 100), (&r.requested_by, 256)] {
-        if let Some(t) = text {
-            assert!(!t.is_empty() && t.chars().count() <= max);
-            assert_eq!(t.trim(), t);
-            assert!(!t.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
-        }
+        check_text(text.as_deref(), max);
     }
-    if let Some(key) = &r.idempotency_key {
+    check_idempotency_key(r.idempotency_key.as_deref());
+    check_device(&r.device);
+}
+
+/// Accepted free text (reason, ticket, requestedBy): 1 to `max` characters,
+/// trimmed, no control characters but tab and newline.
+pub fn check_text(text: Option<&str>, max: usize) {
+    if let Some(t) = text {
+        assert!(!t.is_empty() && t.chars().count() <= max, "{t:?}");
+        assert_eq!(t.trim(), t);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+    }
+}
+
+/// An accepted `idempotencyKey`: up to 128 of letters, digits and `- _ . :`.
+pub fn check_idempotency_key(key: Option<&str>) {
+    if let Some(key) = key {
         assert!(key.len() <= 128);
         assert!(
             key.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         );
     }
-    check_device(&r.device);
 }
 
 fn is_guid(v: &str) -> bool {
