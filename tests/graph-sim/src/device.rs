@@ -31,20 +31,16 @@ impl ApiVersion {
     }
 }
 
-/// Every `managedDevice` property the simulator knows, beta spelling.
-/// `$select` names are checked against this list (minus [`BETA_ONLY`] in v1.0).
-pub(crate) const PROPERTIES: &[&str] = &[
+/// The `managedDevice` properties both API versions have, beta spelling.
+const V1_PROPERTIES: &[&str] = &[
     "id",
     "userId",
     "deviceName",
-    "ownerType",
     "managedDeviceOwnerType",
     "managementState",
     "enrolledDateTime",
     "lastSyncDateTime",
-    "chassisType",
     "operatingSystem",
-    "deviceType",
     "complianceState",
     "jailBroken",
     "managementAgent",
@@ -54,7 +50,6 @@ pub(crate) const PROPERTIES: &[&str] = &[
     "easActivationDateTime",
     "azureADRegistered",
     "deviceEnrollmentType",
-    "lostModeState",
     "activationLockBypassCode",
     "emailAddress",
     "azureADDeviceId",
@@ -93,12 +88,6 @@ pub(crate) const PROPERTIES: &[&str] = &[
     "ethernetMacAddress",
     "physicalMemoryInBytes",
     "enrollmentProfileName",
-    "joinType",
-    "skuFamily",
-    "skuNumber",
-    "autopilotEnrolled",
-    "processorArchitecture",
-    "roleScopeTagIds",
     "deviceActionResults",
 ];
 
@@ -132,13 +121,16 @@ const BETA_ONLY_ENROLLMENT_TYPES: &[&str] = &[
 /// `managementAgentType` members added in beta.
 const BETA_ONLY_AGENTS: &[&str] = &["intuneAosp", "google"];
 
+/// Every `managedDevice` property the simulator knows, beta spelling.
+/// `$select` names are checked against these (minus [`BETA_ONLY`] in v1.0).
+fn properties() -> impl Iterator<Item = &'static str> {
+    V1_PROPERTIES.iter().chain(BETA_ONLY).copied()
+}
+
 /// Is `name` a property of `managedDevice` in `version`? Returns the
 /// canonical spelling (Graph matches property names case-insensitively).
 pub(crate) fn canonical_property(name: &str, version: ApiVersion) -> Option<&'static str> {
-    let found = PROPERTIES
-        .iter()
-        .find(|p| p.eq_ignore_ascii_case(name))
-        .copied()?;
+    let found = properties().find(|p| p.eq_ignore_ascii_case(name))?;
     if version == ApiVersion::V1 && BETA_ONLY.contains(&found) {
         None
     } else {
@@ -264,7 +256,7 @@ pub(crate) fn view(
     profile: Profile,
 ) -> Value {
     let wanted: Vec<&str> = match shape {
-        Shape::Full => PROPERTIES.to_vec(),
+        Shape::Full => properties().collect(),
         Shape::Selected(names) => {
             let mut names: Vec<&str> = names.to_vec();
             if !names.contains(&"id") {
@@ -429,12 +421,12 @@ mod tests {
     #[test]
     fn template_has_exactly_the_schema() {
         let t = template();
-        assert_eq!(t.len(), PROPERTIES.len());
-        for p in PROPERTIES {
-            assert!(t.contains_key(*p), "{p}");
+        assert_eq!(t.len(), properties().count());
+        for p in properties() {
+            assert!(t.contains_key(p), "{p}");
         }
         for p in BETA_ONLY {
-            assert!(PROPERTIES.contains(p));
+            assert!(!V1_PROPERTIES.contains(p), "{p}");
         }
     }
 
