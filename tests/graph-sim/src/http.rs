@@ -239,6 +239,11 @@ impl EntraError {
         EntraError::new(StatusCode::BAD_REQUEST, error, code, description)
     }
 
+    /// 400 `invalid_request`.
+    pub(crate) fn invalid_request(code: u32, description: impl Into<String>) -> EntraError {
+        EntraError::bad("invalid_request", code, description)
+    }
+
     /// 401 `invalid_client`.
     pub(crate) fn invalid_client(code: u32, description: impl Into<String>) -> EntraError {
         EntraError::new(

@@ -124,8 +124,7 @@ fn basic_credentials(req: &SimRequest) -> Option<(String, String)> {
 /// them in (endpoint, tenant, grant, client, scope, credential).
 fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<Value, EntraError> {
     if req.method != Method::POST {
-        return Err(EntraError::bad(
-            "invalid_request",
+        return Err(EntraError::invalid_request(
             900561,
             format!(
                 "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
@@ -137,15 +136,13 @@ fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<
         .iter()
         .any(|t| t.eq_ignore_ascii_case(tenant))
     {
-        return Err(EntraError::bad(
-            "invalid_request",
+        return Err(EntraError::invalid_request(
             9001023,
             "The grant type 'client_credentials' is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
         ));
     }
     if !tenant.eq_ignore_ascii_case(seed::TENANT_ID) {
-        return Err(EntraError::bad(
-            "invalid_request",
+        return Err(EntraError::invalid_request(
             90002,
             format!(
                 "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
@@ -167,8 +164,7 @@ fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<
     }
     let client_id = match (&form.client_id, &form.basic) {
         (Some(form_id), Some((basic_id, _))) if form_id != basic_id => {
-            return Err(EntraError::bad(
-                "invalid_request",
+            return Err(EntraError::invalid_request(
                 900144,
                 "The client_id in the request body does not match the one in the Authorization header.",
             ));
@@ -176,8 +172,7 @@ fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<
         (Some(id), _) => id.clone(),
         (None, Some((basic_id, _))) => basic_id.clone(),
         (None, None) => {
-            return Err(EntraError::bad(
-                "invalid_request",
+            return Err(EntraError::invalid_request(
                 900144,
                 "The request body must contain the following parameter: 'client_id'.",
             ));
@@ -196,14 +191,12 @@ fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<
 
     let app = sim.lock().app.clone();
     match (form.secret.as_deref(), form.assertion.as_deref()) {
-        (None, None) => Err(EntraError::bad(
-            "invalid_request",
+        (None, None) => Err(EntraError::invalid_request(
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )),
-        (Some(_), Some(_)) => Err(EntraError::bad(
+        (Some(_), Some(_)) => Err(EntraError::invalid_request(
             // Not a documented combination; refused like an ambiguous credential.
-            "invalid_request",
             7000218,
             "The request must contain exactly one of 'client_assertion' or 'client_secret'.",
         )),
@@ -226,8 +219,7 @@ fn issue(sim: &Sim, req: &SimRequest, tenant: &str, form: &TokenForm) -> Result<
         (None, Some(assertion)) => {
             if form.assertion_type.as_deref() != Some(JWT_BEARER) {
                 // Entra's generic credential-validation failure.
-                return Err(EntraError::bad(
-                    "invalid_request",
+                return Err(EntraError::invalid_request(
                     70002,
                     format!(
                         "Error validating credentials. The client_assertion_type must be '{JWT_BEARER}'."
