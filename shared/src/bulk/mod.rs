@@ -50,7 +50,9 @@ pub(crate) use request::{BulkCall, BulkReader};
 // The fuzz target `bulk_request` (tests/fuzz) reads bulk events the way
 // [`handle`] does; normal builds keep all of this private.
 #[cfg(all(feature = "bulk", feature = "fuzzing"))]
-pub use request::{BulkCall, BulkReader, BulkRequest, MAX_BULK_BODY_BYTES, Targets};
+pub use request::{
+    BulkCall, BulkReader, BulkRequest, MAX_BULK_BODY_BYTES, SUBMIT_FIELDS, Targets,
+};
 
 /// What [`handle`] reads from an event, for a given `BULK_MAX_DEVICES`.
 #[cfg(all(feature = "bulk", feature = "fuzzing"))]

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 pub const MAX_BULK_BODY_BYTES: usize = 256 * 1024;
 
 /// Fields of a new batch.
-const SUBMIT_FIELDS: &[&str] = &[
+pub const SUBMIT_FIELDS: &[&str] = &[
     "devices",
     "userPrincipalName",
     "allDevices",

@@ -12,42 +12,12 @@ mod common;
 
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine;
+use common::inputs::{ApiV2, Key, Text};
 use libfuzzer_sys::fuzz_target;
 use passcode_core::Action;
 use passcode_core::request::{DEVICE_REF_FIELDS, MAX_BODY_BYTES};
 use passcode_core::trigger::{Source, parse_event};
 use serde_json::{Map, Value, json};
-
-#[derive(Arbitrary, Debug)]
-enum Text {
-    /// A value that passes validation for some field.
-    Known(u8),
-    Any(String),
-}
-
-const KNOWN: &[&str] = &[
-    "0f8fad5b-d9cb-469f-a165-70867728950e",
-    "0F8FAD5B-D9CB-469F-A165-70867728950E",
-    "R58N10AE001",
-    "35-209900-176148-1",
-    "o'brien@contoso.com",
-    "Kim's Pixel",
-    "locked out",
-    "INC0012345",
-    "INC1:reset",
-    "",
-    " ",
-    "x'y",
-];
-
-impl Text {
-    fn get(&self) -> String {
-        match self {
-            Text::Known(i) => KNOWN[*i as usize % KNOWN.len()].to_string(),
-            Text::Any(s) => s.clone(),
-        }
-    }
-}
 
 #[derive(Arbitrary, Debug)]
 enum Json {
@@ -78,21 +48,6 @@ const BODY_KEYS: &[&str] = &[
     "requestedBy",
     "action",
 ];
-
-#[derive(Arbitrary, Debug)]
-enum Key {
-    Known(u8),
-    Any(String),
-}
-
-impl Key {
-    fn get(&self, known: &[&str]) -> String {
-        match self {
-            Key::Known(i) => known[*i as usize % known.len()].to_string(),
-            Key::Any(s) => s.clone(),
-        }
-    }
-}
 
 #[derive(Arbitrary, Debug)]
 enum Body {
@@ -173,25 +128,16 @@ fn route(p: &Parts) -> (String, Value) {
 
 fn v2(p: &Parts, base64: bool) -> Value {
     let (template, params) = route(p);
-    let route_key = format!("{} {template}", p.method);
-    json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": p.path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "queryStringParameters": p.query,
-        "pathParameters": params,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "x", "requestId": "r",
-            "routeKey": route_key, "stage": "$default", "time": "26/Nov/2026:05:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": p.method, "path": p.path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "fuzz"},
-            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AID",
-                "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/helpdesk", "userId": "AID"}}
-        },
-        "body": body(p, base64),
-        "isBase64Encoded": base64
-    })
+    ApiV2 {
+        method: &p.method,
+        template: &template,
+        path: &p.path,
+        params,
+        query: &p.query,
+        body: body(p, base64),
+        base64,
+    }
+    .event()
 }
 
 fn v1(p: &Parts, base64: bool) -> Value {

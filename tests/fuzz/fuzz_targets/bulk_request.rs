@@ -24,52 +24,19 @@
 mod common;
 
 use arbitrary::{Arbitrary, Unstructured};
+use common::inputs::{ApiV2, Key, Text};
 use libfuzzer_sys::fuzz_target;
 use passcode_core::Action;
 use passcode_core::action::BULK_DETAIL_TYPE;
-use passcode_core::bulk::{BulkCall, BulkRequest, MAX_BULK_BODY_BYTES, Targets, read_event};
+use passcode_core::bulk::{
+    BulkCall, BulkRequest, MAX_BULK_BODY_BYTES, SUBMIT_FIELDS, Targets, read_event,
+};
 use passcode_core::error::ServiceError;
 use passcode_core::request::{DEVICE_REF_FIELDS, DeviceRef, ParseRules, parse_request};
 use passcode_core::response::render_answer;
 use passcode_core::trigger::{Parsed, Source};
 use serde_json::{Map, Value, json};
-
-#[derive(Arbitrary, Debug)]
-enum Text {
-    /// A value that passes validation for some field.
-    Known(u8),
-    Any(String),
-}
-
-const KNOWN: &[&str] = &[
-    "0f8fad5b-d9cb-469f-a165-70867728950e",
-    "0F8FAD5B-D9CB-469F-A165-70867728950E",
-    "R58N10AE001",
-    "350000000000001",
-    "35-209900-176148-1",
-    "o'brien@contoso.com",
-    "Kim's Pixel",
-    "locked out",
-    "INC0012345",
-    "INC1:reset",
-    "0F3A-9c2e",
-    "reset-passcode",
-    "remove-passcode",
-    "resetPasscode",
-    "removePasscode",
-    "",
-    " ",
-    "x'y",
-];
-
-impl Text {
-    fn get(&self) -> String {
-        match self {
-            Text::Known(i) => KNOWN[*i as usize % KNOWN.len()].to_string(),
-            Text::Any(s) => s.clone(),
-        }
-    }
-}
+use std::sync::LazyLock;
 
 #[derive(Arbitrary, Debug)]
 enum Json {
@@ -102,21 +69,6 @@ impl Json {
                     .map(|(k, v)| (k.get(DEVICE_REF_FIELDS), json!(v.get())))
                     .collect(),
             ),
-        }
-    }
-}
-
-#[derive(Arbitrary, Debug)]
-enum Key {
-    Known(u8),
-    Any(String),
-}
-
-impl Key {
-    fn get(&self, known: &[&str]) -> String {
-        match self {
-            Key::Known(i) => known[*i as usize % known.len()].to_string(),
-            Key::Any(s) => s.clone(),
         }
     }
 }
@@ -213,22 +165,15 @@ impl Devices {
     }
 }
 
-/// Every field name a bulk body or detail may carry, and a few it may not.
-const BODY_KEYS: &[&str] = &[
-    "devices",
-    "userPrincipalName",
-    "allDevices",
-    "reason",
-    "ticket",
-    "idempotencyKey",
-    "dryRun",
-    "replacePending",
-    "expectedCount",
-    "requestedBy",
-    "batchId",
-    "action",
-    "device",
-];
+/// Every field name a bulk body or detail may carry (a new batch's, then
+/// the event-only and progress ones), and one it may not.
+static BODY_KEYS: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    [
+        SUBMIT_FIELDS,
+        &["requestedBy", "batchId", "action", "device"],
+    ]
+    .concat()
+});
 
 /// A typical valid value of each field.
 fn usual(name: &str) -> Value {
@@ -291,17 +236,17 @@ impl Body {
         for edit in &self.edits {
             match edit {
                 Edit::Usual(k) => {
-                    let k = k.get(BODY_KEYS);
+                    let k = k.get(&BODY_KEYS);
                     map.insert(k.clone(), usual(&k));
                 }
                 Edit::Set(k, v) => {
-                    map.insert(k.get(BODY_KEYS), v.get());
+                    map.insert(k.get(&BODY_KEYS), v.get());
                 }
                 Edit::Devices(devices) => {
                     map.insert("devices".into(), devices.get(max));
                 }
                 Edit::Remove(k) => {
-                    map.remove(&k.get(BODY_KEYS));
+                    map.remove(&k.get(&BODY_KEYS));
                 }
             }
         }
@@ -359,25 +304,16 @@ fn api(
             format!("/v1/bulk/{}", params["action"].as_str().unwrap_or_default()),
         ),
     };
-    let route_key = format!("{method} {template}");
-    json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "queryStringParameters": query,
-        "pathParameters": params,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "x", "requestId": "r",
-            "routeKey": route_key, "stage": "$default", "time": "26/Nov/2026:05:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "fuzz"},
-            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AID",
-                "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/helpdesk", "userId": "AID"}}
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
+    ApiV2 {
+        method,
+        template,
+        path: &path,
+        params: Value::Object(params.clone()),
+        query,
+        body: body.map(str::to_string),
+        base64: false,
+    }
+    .event()
 }
 
 fn eventbridge(detail_type: &str, detail: &Map<String, Value>) -> Value {

@@ -1,7 +1,10 @@
-//! Checks shared by the fuzz targets. Each one states a property that must
+//! Checks shared by the fuzz targets (and, in `inputs`, parts of their
+//! structured inputs). Each check states a property that must
 //! hold for every input, and panics (a libFuzzer crash) when it does not.
 
 #![allow(dead_code)]
+
+pub mod inputs;
 
 use passcode_core::Action;
 use passcode_core::audit::{self, AuditInput};
