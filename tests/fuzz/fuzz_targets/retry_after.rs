@@ -29,12 +29,16 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parsed, Some(Duration::from_secs(seconds)), "{text:?}");
     }
     if let (Some(wait), Some((whole, fraction))) = (parsed, trimmed.split_once('.'))
-        && let (Ok(whole), Ok(fraction)) = (whole.parse::<u64>(), format!("0.{fraction}").parse::<f64>())
+        && let (Ok(whole), Ok(fraction)) =
+            (whole.parse::<u64>(), format!("0.{fraction}").parse::<f64>())
     {
         // Rounded up to the millisecond: at least what was asked, less than 1 ms more.
         let asked = whole as f64 + fraction;
         let got = wait.as_secs_f64();
-        assert!(got + 1e-6 * asked.max(1.0) >= asked && got < asked + 0.001 + 1e-6 * asked.max(1.0), "{text:?}: {wait:?}");
+        assert!(
+            got + 1e-6 * asked.max(1.0) >= asked && got < asked + 0.001 + 1e-6 * asked.max(1.0),
+            "{text:?}: {wait:?}"
+        );
     }
     let policy = RetryPolicy::default();
     // Attempts are counted from 1; the time left is what a Lambda deadline

@@ -12,8 +12,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use passcode_core::auth::client_assertion;
-use passcode_core::error::ErrorCode;
 use passcode_core::credentials::{Credential, parse_secret};
+use passcode_core::error::ErrorCode;
 use serde_json::{Map, Value, json};
 
 const SECRET_ID: &str = "fuzz/graph-app";
