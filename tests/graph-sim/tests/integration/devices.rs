@@ -32,6 +32,21 @@ fn filter_path(version: &str, filter: &str) -> String {
     format!("/{version}/deviceManagement/managedDevices?$filter={filter}")
 }
 
+/// Every device the list of `version` answers with `filter`, all pages.
+async fn list_filtered(
+    sim: &graph_sim::RunningSim,
+    token: &str,
+    version: &str,
+    filter: &str,
+) -> Vec<Value> {
+    list_all(sim, token, &filter_path(version, filter)).await.0
+}
+
+/// GET `path`, assert Graph's 400 `BadRequest` and return the error body.
+async fn get_bad_request(sim: &graph_sim::RunningSim, token: &str, path: &str) -> Value {
+    assert_graph_error(get(sim, token, path).await, 400, "BadRequest").await
+}
+
 fn ids(devices: &[Value]) -> Vec<&str> {
     devices.iter().map(|d| d["id"].as_str().unwrap()).collect()
 }
@@ -141,7 +156,7 @@ async fn unsupported_filters_are_silently_ignored() {
         // `or` on a property documented with `eq` only.
         "deviceName eq 'KIOSK-LOBBY-01' or deviceName eq 'COBO-ALEX'",
     ] {
-        let (found, _) = list_all(&sim, &token, &filter_path("v1.0", filter)).await;
+        let found = list_filtered(&sim, &token, "v1.0", filter).await;
         assert_eq!(found.len(), devices::TOTAL, "{filter}");
     }
 }
@@ -159,7 +174,7 @@ async fn or_on_one_property_that_documents_it_is_honoured() {
             vec![devices::AE_DEDICATED],
         ),
     ] {
-        let (found, _) = list_all(&sim, &token, &filter_path("beta", filter)).await;
+        let found = list_filtered(&sim, &token, "beta", filter).await;
         assert_eq!(ids(&found), expected, "{filter}");
     }
 }
@@ -168,12 +183,7 @@ async fn or_on_one_property_that_documents_it_is_honoured() {
 async fn silent_filter_mode_returns_everything() {
     let (sim, token) = sim_with_token().await;
     sim.control().set_silent_filter_mode(true).await.unwrap();
-    let (found, _) = list_all(
-        &sim,
-        &token,
-        "/v1.0/deviceManagement/managedDevices?$filter=serialNumber eq 'R58N10AE001'",
-    )
-    .await;
+    let found = list_filtered(&sim, &token, "v1.0", "serialNumber eq 'R58N10AE001'").await;
     assert_eq!(found.len(), devices::TOTAL);
 }
 
@@ -185,8 +195,7 @@ async fn broken_filter_is_400() {
         "serialNumber eq 'x' and",
         "serialNumber = 'x'",
     ] {
-        let resp = get(&sim, &token, &filter_path("v1.0", filter)).await;
-        let body = assert_graph_error(resp, 400, "BadRequest").await;
+        let body = get_bad_request(&sim, &token, &filter_path("v1.0", filter)).await;
         assert!(
             body["error"]["message"]
                 .as_str()
@@ -215,7 +224,7 @@ async fn select_rules() {
             .ends_with("managedDevices(deviceType,joinType)/$entity")
     );
 
-    let resp = get(
+    let body = get_bad_request(
         &sim,
         &token,
         &format!(
@@ -224,18 +233,16 @@ async fn select_rules() {
         ),
     )
     .await;
-    let body = assert_graph_error(resp, 400, "BadRequest").await;
     assert_eq!(
         body["error"]["message"],
         "Could not find a property named 'deviceType' on type 'microsoft.graph.managedDevice'."
     );
-    let resp = get(
+    get_bad_request(
         &sim,
         &token,
         "/beta/deviceManagement/managedDevices?$select=id,bogus",
     )
     .await;
-    assert_graph_error(resp, 400, "BadRequest").await;
 }
 
 #[tokio::test]
@@ -297,13 +304,12 @@ async fn get_by_id_errors() {
         request_id.as_str()
     );
 
-    let resp = get(
+    get_bad_request(
         &sim,
         &token,
         "/v1.0/deviceManagement/managedDevices/KIOSK-LOBBY-01",
     )
     .await;
-    assert_graph_error(resp, 400, "BadRequest").await;
 
     // Key syntax and upper-case ids resolve to the same device.
     let upper = devices::AE_DEDICATED.to_uppercase();
@@ -321,8 +327,7 @@ async fn get_by_id_errors() {
     );
     assert_eq!(body["imei"], "350000000000001");
 
-    let resp = get(&sim, &token, "/v1.0/me").await;
-    assert_graph_error(resp, 400, "BadRequest").await;
+    get_bad_request(&sim, &token, "/v1.0/me").await;
 }
 
 #[tokio::test]
@@ -333,12 +338,7 @@ async fn control_can_add_devices() {
         .put_device(&serde_json::json!({"id": id, "deviceName": "EXTRA", "operatingSystem": "Android", "serialNumber": "EXTRA01"}))
         .await
         .unwrap();
-    let (found, _) = list_all(
-        &sim,
-        &token,
-        "/v1.0/deviceManagement/managedDevices?$filter=serialNumber eq 'extra01'",
-    )
-    .await;
+    let found = list_filtered(&sim, &token, "v1.0", "serialNumber eq 'extra01'").await;
     assert_eq!(ids(&found), vec![id]);
     assert_eq!(found[0]["managementState"], "managed");
     assert_eq!(
