@@ -83,13 +83,14 @@ async fn token_endpoint_faults_use_entra_shape() {
 }
 
 /// Arm `drop` (a dropped-connection rule), POST a reset of `id` and assert
-/// that the connection closes without an HTTP answer; returns the request
-/// log's entry for the reset.
+/// that the connection closes without an HTTP answer and that the request
+/// log names the fault `logged_as`; returns the log's entry for the reset.
 async fn reset_is_dropped(
     sim: &RunningSim,
     token: &str,
     id: &str,
     drop: FaultRule,
+    logged_as: &str,
 ) -> LoggedRequest {
     sim.control().add_fault(&drop).await.unwrap();
     let err = post_request(sim, token, &reset_path("v1.0", id))
@@ -97,7 +98,9 @@ async fn reset_is_dropped(
         .await
         .expect_err("the connection is dropped");
     assert!(err.status().is_none(), "{err:?}");
-    sim.control().requests().await.into_iter().last().unwrap()
+    let entry = sim.control().requests().await.into_iter().last().unwrap();
+    assert_eq!(entry.fault.as_deref(), Some(logged_as));
+    entry
 }
 
 #[tokio::test]
@@ -105,8 +108,7 @@ async fn drop_after_commit_records_the_action_but_sends_nothing() {
     let (sim, token) = sim_with_token().await;
     let id = devices::AE_CORPORATE_WORK_PROFILE;
     let drop = FaultRule::drop_connection(DropPoint::AfterCommit).path_contains("resetPasscode");
-    let entry = reset_is_dropped(&sim, &token, id, drop).await;
-    assert_eq!(entry.fault.as_deref(), Some("drop:afterCommit"));
+    let entry = reset_is_dropped(&sim, &token, id, drop, "drop:afterCommit").await;
     assert_eq!(entry.status, None);
     assert!(entry.reached_device);
     // The reset was queued all the same.
@@ -129,8 +131,7 @@ async fn drop_before_commit_does_nothing() {
     let (sim, token) = sim_with_token().await;
     let id = devices::AE_CORPORATE_WORK_PROFILE;
     let drop = FaultRule::drop_connection(DropPoint::BeforeCommit).method("POST");
-    let entry = reset_is_dropped(&sim, &token, id, drop).await;
-    assert_eq!(entry.fault.as_deref(), Some("drop:beforeCommit"));
+    let entry = reset_is_dropped(&sim, &token, id, drop, "drop:beforeCommit").await;
     assert_eq!(entry.device_id.as_deref(), Some(id));
     let control = sim.control();
     assert!(control.action_results(id).await.unwrap().is_empty());
