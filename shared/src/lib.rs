@@ -4,16 +4,22 @@
 //!
 //! | module | concern |
 //! |---|---|
+//! | [`action`] | the five actions and their names: functions, routes, EventBridge |
+//! | [`logging`] | log level and format from Lambda's advanced logging controls |
 //! | [`config`] | environment → [`config::Config`] (cloud hosts, secret id, flags) |
+//! | [`aws`] | AWS SDK clients from Lambda's environment (no provider chain) |
 //! | [`trigger`] | API Gateway v1/v2, EventBridge, SQS or direct event → request + caller |
 //! | [`origin`] | where a request came from and who asked (plain types) |
 //! | [`request`] | request fields, identifier validation, OData escaping |
+//! | [`error`] | the one error type callers see: stable codes and HTTP statuses |
+//! | [`sensitive`] | strings that never reach a log line (secrets, tokens, passcodes) |
 //! | [`credentials`] | the secret's contents: client secret or certificate (thumbprint, key, expiry) |
 //! | [`secrets`] | Graph app credentials from Secrets Manager, cached; certificate expiry warning |
 //! | [`auth`] | Entra ID tokens (client secret or certificate assertion) |
 //! | [`retry`] | the one retry loop, its policy, the deadline, `Retry-After` |
 //! | [`http`] | capped bodies, transport errors, Graph's error format |
 //! | [`graph`] | the Graph calls and what their answers mean |
+//! | [`device`] | the parts of Graph's `managedDevice` read here (from beta) |
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
