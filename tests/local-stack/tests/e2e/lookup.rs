@@ -5,6 +5,24 @@ use crate::common::*;
 use passcode_core::Action;
 use serde_json::{Value, json};
 
+/// Asks `action` for the device `device` names (its identifiers) and
+/// asserts that exactly `expected` was found and got one POST.
+async fn assert_finds(world: &World, action: Action, device: Value, expected: &str) {
+    let reply = world.api_device(action, device.clone()).await;
+    assert_eq!(
+        (reply.status, reply.body["device"]["id"].as_str()),
+        (202, Some(expected)),
+        "{device}: {:?}",
+        reply.body
+    );
+    assert_eq!(world.posts(expected).await, 1, "{device}");
+}
+
+/// A passcode reset of the device `device` names (its identifiers).
+async fn reset_by(world: &World, device: Value) -> Reply {
+    world.api_device(Action::ResetPasscode, device).await
+}
+
 #[tokio::test]
 async fn every_identifier_form_finds_exactly_the_device() {
     let world = World::start().await;
@@ -34,12 +52,7 @@ async fn every_identifier_form_finds_exactly_the_device() {
         ),
     ];
     for (device, expected) in cases {
-        let reply = world
-            .api_device(Action::ResetPasscode, device.clone())
-            .await;
-        assert_eq!(reply.status, 202, "{device}: {:?}", reply.body);
-        assert_eq!(reply.body["device"]["id"], expected, "{device}");
-        assert_eq!(world.posts(expected).await, 1, "{device}");
+        assert_finds(&world, Action::ResetPasscode, device, expected).await;
     }
     assert_eq!(world.total_posts().await, 7);
 }
@@ -56,11 +69,8 @@ async fn an_apple_imei_in_digits_finds_the_iphone() {
         graph_sim::Profile::Variants => "35 000000 000001 0",
     };
     assert_eq!(stored, expected_stored);
-    world
-        .api_device(Action::RemovePasscode, json!({"imei": "350000000000010"}))
-        .await
-        .assert_device(202, dev::IOS_ADE);
-    assert_eq!(world.posts(dev::IOS_ADE).await, 1);
+    let digits = json!({"imei": "350000000000010"});
+    assert_finds(&world, Action::RemovePasscode, digits, dev::IOS_ADE).await;
     assert_eq!(world.total_posts().await, 1);
 }
 
@@ -95,20 +105,11 @@ async fn path_and_body_forms_and_both_payload_versions() {
 #[tokio::test]
 async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     let world = World::start().await;
-    world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"serialNumber": "NO-SUCH-SERIAL"}),
-        )
+    reset_by(&world, json!({"serialNumber": "NO-SUCH-SERIAL"}))
         .await
         .assert_error(404, "deviceNotFound");
 
-    let reply = world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"serialNumber": "DUPSERIAL01"}),
-        )
-        .await;
+    let reply = reset_by(&world, json!({"serialNumber": "DUPSERIAL01"})).await;
     reply.assert_error(409, "ambiguousDevice");
     let mut ids: Vec<&str> = reply.body["error"]["candidates"]
         .as_array()
@@ -119,12 +120,7 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     ids.sort();
     assert_eq!(ids, [dev::SHARED_SERIAL_A, dev::SHARED_SERIAL_B]);
 
-    let reply = world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"userPrincipalName": "morgan@contoso.com"}),
-        )
-        .await;
+    let reply = reset_by(&world, json!({"userPrincipalName": "morgan@contoso.com"})).await;
     assert_eq!(reply.status, 409);
     assert_eq!(
         reply.body["error"]["candidates"].as_array().unwrap().len(),
@@ -143,25 +139,27 @@ async fn no_match_is_404_and_several_matches_are_409_with_candidates() {
     assert_eq!(world.total_posts().await, 0);
 }
 
-/// Makes Graph ignore `$filter` and answer the whole tenant, `page_size`
-/// devices a page.
-async fn graph_ignores_the_filter(world: &World, page_size: usize) {
+/// A fresh world whose Graph ignores `$filter` and answers the whole
+/// tenant, `page_size` devices a page.
+async fn world_where_graph_ignores_the_filter(page_size: usize) -> World {
+    let world = World::start().await;
     let sim = world.sim();
     sim.set_silent_filter_mode(true).await.unwrap();
     sim.set_page_size(page_size).await.unwrap();
+    world
+}
+
+/// R58N10AE001, the lobby kiosk's serial number, is a prefix of a filler's.
+fn kiosk_serial() -> Value {
+    json!({"serialNumber": "R58N10AE001"})
 }
 
 #[tokio::test]
 async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
-    let world = World::start().await;
-    graph_ignores_the_filter(&world, 7).await;
+    let world = world_where_graph_ignores_the_filter(7).await;
 
-    // R58N10AE001 is a prefix of a filler's serial; the whole tenant comes back in pages.
-    world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"serialNumber": "R58N10AE001"}),
-        )
+    // The whole tenant comes back in pages, a filler with a longer serial too.
+    reset_by(&world, kiosk_serial())
         .await
         .assert_device(202, dev::AE_DEDICATED);
     let lists = world
@@ -175,8 +173,7 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
     // A near miss must not match.
     let near_miss =
         json!({"userPrincipalName": "filler.02@contoso.com", "deviceName": "kiosk-lobby-01"});
-    world
-        .api_device(Action::ResetPasscode, near_miss)
+    reset_by(&world, near_miss)
         .await
         .assert_error(404, "deviceNotFound");
 
@@ -198,15 +195,12 @@ async fn when_graph_ignores_the_filter_only_the_exact_device_is_touched() {
 
 #[tokio::test]
 async fn too_many_pages_means_nothing_is_chosen() {
-    let world = World::start().await;
-    graph_ignores_the_filter(&world, 2).await;
-    world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"serialNumber": "R58N10AE001"}),
-        )
-        .await
-        .assert_error_saying(502, "graphError", "ignored the filter");
+    let world = world_where_graph_ignores_the_filter(2).await;
+    reset_by(&world, kiosk_serial()).await.assert_error_saying(
+        502,
+        "graphError",
+        "ignored the filter",
+    );
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -221,9 +215,7 @@ async fn odata_injection_attempts_change_nothing() {
         json!({"azureAdDeviceId": "' or 1 eq 1 or '"}),
         json!({"id": "11111111-0000-4000-8000-000000000001') or ('1"}),
     ] {
-        let reply = world
-            .api_device(Action::ResetPasscode, device.clone())
-            .await;
+        let reply = reset_by(&world, device.clone()).await;
         assert_eq!(
             (reply.status, reply.error_code()),
             (400, "invalidRequest"),
@@ -238,8 +230,7 @@ async fn odata_injection_attempts_change_nothing() {
 
     // Free text is escaped: the injection becomes part of a literal that matches nothing.
     let injected = json!({"userPrincipalName": "o'brien@contoso.com", "deviceName": "Kim's Pixel' or deviceName ne 'x"});
-    world
-        .api_device(Action::ResetPasscode, injected)
+    reset_by(&world, injected)
         .await
         .assert_error(404, "deviceNotFound");
     let filters: Vec<String> = world
@@ -270,31 +261,23 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
         json!({"imei": "35 445506 652133 3"}),
     )
     .await;
-    let cases = [
-        // (action, caller's IMEI, device)
-        (Action::RemovePasscode, "354455066521325", dev::IOS_ADE),
-        (
-            Action::RemovePasscode,
-            "35 445506 652133 3",
-            dev::MULTI_USER_IPHONE,
-        ),
-        // Seeded Android IMEIs are stored as bare digits.
-        (
-            Action::ResetPasscode,
-            "350000000000002",
-            dev::AE_FULLY_MANAGED,
-        ),
-        (
-            Action::ResetPasscode,
-            "35 000000 000000 3",
-            dev::AE_CORPORATE_WORK_PROFILE,
-        ),
+    // (caller's IMEI, device): iPhones, stored spaced, by remove-passcode;
+    // Android devices by reset-passcode (seeded IMEIs are bare digits).
+    let iphones = [
+        ("354455066521325", dev::IOS_ADE),
+        ("35 445506 652133 3", dev::MULTI_USER_IPHONE),
     ];
-    for (action, imei, expected) in cases {
-        let reply = world.api_device(action, json!({"imei": imei})).await;
-        assert_eq!(reply.status, 202, "{imei}: {:?}", reply.body);
-        assert_eq!(reply.body["device"]["id"], expected, "{imei}");
-        assert_eq!(world.posts(expected).await, 1, "{imei}");
+    let androids = [
+        ("350000000000002", dev::AE_FULLY_MANAGED),
+        ("35 000000 000000 3", dev::AE_CORPORATE_WORK_PROFILE),
+    ];
+    for (action, cases) in [
+        (Action::RemovePasscode, iphones),
+        (Action::ResetPasscode, androids),
+    ] {
+        for (imei, expected) in cases {
+            assert_finds(&world, action, json!({"imei": imei}), expected).await;
+        }
     }
     assert_eq!(world.total_posts().await, 4);
     let filters = list_filters(&world).await;
@@ -313,14 +296,14 @@ async fn imeis_in_either_form_find_apple_and_android_devices() {
 #[tokio::test]
 async fn a_lower_case_serial_number_finds_the_device() {
     let world = World::start().await;
-    world
-        .api_device(
-            Action::ResetPasscode,
-            json!({"serialNumber": "r58n10ae002"}),
-        )
-        .await
-        .assert_device(202, dev::AE_FULLY_MANAGED);
-    assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
+    let lower_case = json!({"serialNumber": "r58n10ae002"});
+    assert_finds(
+        &world,
+        Action::ResetPasscode,
+        lower_case,
+        dev::AE_FULLY_MANAGED,
+    )
+    .await;
     assert_eq!(world.total_posts().await, 1);
     // Graph is also asked for the serial as printed, in case its `eq` minds case.
     assert_eq!(
