@@ -14,6 +14,28 @@ use std::time::Duration;
 
 pub use graph_sim::seed::devices as dev;
 
+/// One `#[tokio::test]` per case, each with its own name, that runs the
+/// shared async check on the case's value:
+///
+/// ```ignore
+/// one_test_per_case! {
+///     check_matrix:
+///     reset_passcode_on_every_platform_row => Action::ResetPasscode,
+///     remove_passcode_on_every_platform_row => Action::RemovePasscode,
+/// }
+/// ```
+macro_rules! one_test_per_case {
+    ($check:ident: $($name:ident => $case:expr),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $check($case).await;
+            }
+        )+
+    };
+}
+pub(crate) use one_test_per_case;
+
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub const HELPDESK: &str = "arn:aws:iam::123456789012:user/helpdesk-integration";
 

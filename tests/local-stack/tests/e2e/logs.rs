@@ -232,12 +232,8 @@ async fn audit_lines_are_emf_with_graph_counts() {
     assert_eq!(missing["graphRetries"], 0);
 }
 
-#[tokio::test]
-async fn no_secret_reaches_the_logs_with_a_client_secret() {
-    full_run(SecretForm::ClientSecret).await;
-}
-
-#[tokio::test]
-async fn no_secret_reaches_the_logs_with_a_certificate() {
-    full_run(SecretForm::Certificate).await;
+one_test_per_case! {
+    full_run:
+    no_secret_reaches_the_logs_with_a_client_secret => SecretForm::ClientSecret,
+    no_secret_reaches_the_logs_with_a_certificate => SecretForm::Certificate,
 }

@@ -83,44 +83,39 @@ async fn check_matrix(action: Action) {
     }
 }
 
-#[tokio::test]
-async fn reset_passcode_on_every_platform_row() {
-    check_matrix(Action::ResetPasscode).await;
-}
-
-#[tokio::test]
-async fn remove_passcode_on_every_platform_row() {
-    check_matrix(Action::RemovePasscode).await;
-}
-
-#[tokio::test]
-async fn reset_windows_pin_on_every_platform_row() {
-    check_matrix(Action::ResetWindowsPin).await;
-}
-
-#[tokio::test]
-async fn passcode_status_on_every_platform_row() {
-    check_matrix(Action::Status).await;
+one_test_per_case! {
+    check_matrix:
+    reset_passcode_on_every_platform_row => Action::ResetPasscode,
+    remove_passcode_on_every_platform_row => Action::RemovePasscode,
+    reset_windows_pin_on_every_platform_row => Action::ResetWindowsPin,
+    passcode_status_on_every_platform_row => Action::Status,
 }
 
 #[tokio::test]
 async fn refusals_tell_the_agent_what_to_do_instead() {
     let world = World::start().await;
-    let reply = world
-        .act(Action::ResetWindowsPin, dev::WINDOWS_DESKTOP)
-        .await;
-    let msg = reply.error_message();
-    assert!(msg.contains("I forgot my PIN"), "{msg}");
-    let reply = world
-        .act(Action::RemovePasscode, dev::IOS_USER_ENROLLMENT)
-        .await;
-    reply.assert_says("User Enrollment");
-    let reply = world.act(Action::ResetPasscode, dev::IOS_ADE).await;
-    reply.assert_says("remove-passcode");
-    let reply = world
-        .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_10)
-        .await;
-    reply.assert_says("Android 7.0");
+    let cases = [
+        // (action, device it refuses, what the refusal says)
+        (
+            Action::ResetWindowsPin,
+            dev::WINDOWS_DESKTOP,
+            "I forgot my PIN",
+        ),
+        (
+            Action::RemovePasscode,
+            dev::IOS_USER_ENROLLMENT,
+            "User Enrollment",
+        ),
+        (Action::ResetPasscode, dev::IOS_ADE, "remove-passcode"),
+        (
+            Action::ResetPasscode,
+            dev::ANDROID_DEVICE_ADMIN_10,
+            "Android 7.0",
+        ),
+    ];
+    for (action, id, advice) in cases {
+        world.act(action, id).await.assert_says(advice);
+    }
     assert_eq!(world.total_posts().await, 0);
 }
 
@@ -221,17 +216,20 @@ async fn an_unknown_operating_system_is_refused_naming_it() {
     assert_eq!(world.total_posts().await, 0);
 }
 
+/// `action` on the device, which must be accepted; the answer's message.
+async fn accepted_message(world: &World, action: Action, id: &str) -> String {
+    let reply = world.act(action, id).await;
+    reply.assert_status(202);
+    reply.body["message"].as_str().unwrap().to_string()
+}
+
 /// Windows 10 Mobile is out of support: accepting says the device may
 /// never check in, and a finished reset speaks of a new PIN, not a removed
 /// passcode. Android device administrator is legacy, and the answer says so.
 #[tokio::test]
 async fn legacy_platforms_are_named_in_the_answer() {
     let world = World::start().await;
-    let reply = world
-        .act(Action::ResetWindowsPin, dev::WINDOWS_10_MOBILE)
-        .await;
-    reply.assert_status(202);
-    let msg = reply.body["message"].as_str().unwrap();
+    let msg = accepted_message(&world, Action::ResetWindowsPin, dev::WINDOWS_10_MOBILE).await;
     assert!(
         msg.contains("out of support") && msg.contains("may never check in again"),
         "{msg}"
@@ -251,11 +249,7 @@ async fn legacy_platforms_are_named_in_the_answer() {
         "{hint}"
     );
 
-    let reply = world
-        .act(Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_6)
-        .await;
-    reply.assert_status(202);
-    let msg = reply.body["message"].as_str().unwrap();
+    let msg = accepted_message(&world, Action::ResetPasscode, dev::ANDROID_DEVICE_ADMIN_6).await;
     assert!(
         msg.contains("legacy") && msg.contains("below Android 7.0"),
         "{msg}"
