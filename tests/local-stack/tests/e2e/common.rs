@@ -3,7 +3,7 @@
 //! the Runtime API emulator, and helpers to call them the way API Gateway and
 //! EventBridge do.
 
-use graph_sim::{Control, FaultRule, Profile};
+use graph_sim::{Control, DropPoint, FaultRule, Profile};
 use local_stack::events::{self, Caller};
 use local_stack::stack::{SecretForm, Stack};
 use local_stack::{FunctionProcess, Invocation, InvokeOutcome};
@@ -55,6 +55,14 @@ impl World {
     pub async fn start_with(form: SecretForm, extra_env: &[(&str, &str)]) -> World {
         let stack = Stack::start(form).await.expect("local stack starts");
         World::spawn_all(stack, extra_env).await
+    }
+
+    /// Like [`World::start`], with `env` added to reset-passcode's
+    /// environment.
+    pub async fn start_with_reset_env(env: &[(&str, &str)]) -> World {
+        let mut world = World::start().await;
+        world.respawn(Action::ResetPasscode, env).await;
+        world
     }
 
     /// Like [`World::start`], with an idempotency table in moto.
@@ -149,6 +157,13 @@ impl World {
     /// Injects `rule` on the `resetPasscode` POSTs only.
     pub async fn fault_on_reset_post(&self, rule: FaultRule) {
         self.add_fault(rule.method("POST").path_contains("resetPasscode"))
+            .await;
+    }
+
+    /// Drops the connection of the next `resetPasscode` POST at `point`:
+    /// before Intune saw it, or after it recorded the action.
+    pub async fn drop_next_reset_post(&self, point: DropPoint) {
+        self.fault_on_reset_post(FaultRule::drop_connection(point).times(1))
             .await;
     }
 

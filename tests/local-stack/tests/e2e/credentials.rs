@@ -57,13 +57,8 @@ async fn malformed_secret_is_a_configuration_error_that_names_no_value() {
 
 #[tokio::test]
 async fn missing_secret_names_the_secret_and_the_fix() {
-    let mut world = World::start().await;
-    world
-        .respawn(
-            Action::ResetPasscode,
-            &[("GRAPH_SECRET_ID", "passcode/does-not-exist")],
-        )
-        .await;
+    let world =
+        World::start_with_reset_env(&[("GRAPH_SECRET_ID", "passcode/does-not-exist")]).await;
     world.reset_kiosk().await.assert_error_saying(
         500,
         "configurationError",

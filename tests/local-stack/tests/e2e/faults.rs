@@ -5,18 +5,23 @@ use graph_sim::{DropPoint, Endpoint, FaultRule};
 use passcode_core::Action;
 use std::time::{Duration, Instant};
 
-fn post_reset() -> FaultRule {
-    FaultRule::status(429)
-        .method("POST")
-        .path_contains("resetPasscode")
+/// A fresh world with `rule` injected into the simulator.
+async fn world_with_fault(rule: FaultRule) -> World {
+    let world = World::start().await;
+    world.add_fault(rule).await;
+    world
+}
+
+/// A fresh world whose Graph answers the `resetPasscode` POSTs as `rule` says.
+async fn world_with_reset_post_fault(rule: FaultRule) -> World {
+    let world = World::start().await;
+    world.fault_on_reset_post(rule).await;
+    world
 }
 
 #[tokio::test]
 async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::status_retry_after(429, 2).times(1))
-        .await;
+    let world = world_with_reset_post_fault(FaultRule::status_retry_after(429, 2).times(1)).await;
     let started = Instant::now();
     world.reset_kiosk().await.assert_status(202);
     assert!(
@@ -31,8 +36,7 @@ async fn throttled_post_with_retry_after_is_retried_after_that_delay() {
 
 #[tokio::test]
 async fn throttled_post_without_retry_after_backs_off() {
-    let world = World::start().await;
-    world.add_fault(post_reset().times(2)).await;
+    let world = world_with_reset_post_fault(FaultRule::status(429).times(2)).await;
     world.reset_kiosk().await.assert_status(202);
     let accepted = Some(world.action_accepted_status());
     assert_eq!(
@@ -43,10 +47,8 @@ async fn throttled_post_without_retry_after_backs_off() {
 
 #[tokio::test]
 async fn throttling_beyond_the_deadline_answers_429_in_time() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::status_retry_after(429, 30).times(100))
-        .await;
+    let world =
+        world_with_reset_post_fault(FaultRule::status_retry_after(429, 30).times(100)).await;
     let reply = world.reset_kiosk_within(Duration::from_secs(10)).await;
     reply.assert_error(429, "throttled");
     // Graph's 30 s, in whole seconds and never shorter (30.128 s from a
@@ -58,10 +60,8 @@ async fn throttling_beyond_the_deadline_answers_429_in_time() {
 
 #[tokio::test]
 async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
-    let world = World::start().await;
-    world
-        .add_fault(FaultRule::status(503).endpoint(Endpoint::Graph).times(1000))
-        .await;
+    let world =
+        world_with_fault(FaultRule::status(503).endpoint(Endpoint::Graph).times(1000)).await;
     let reply = world.reset_kiosk_within(Duration::from_secs(6)).await;
     reply.assert_error(503, "graphUnavailable");
     let attempts = world.graph_calls().await;
@@ -71,10 +71,9 @@ async fn graph_unavailable_until_the_deadline_answers_503_in_time() {
 
 #[tokio::test]
 async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::AfterCommit).times(1))
-        .await;
+    let world =
+        world_with_reset_post_fault(FaultRule::drop_connection(DropPoint::AfterCommit).times(1))
+            .await;
     world
         .reset(dev::AE_CORPORATE_WORK_PROFILE)
         .await
@@ -89,10 +88,9 @@ async fn a_post_dropped_after_intune_recorded_it_is_not_sent_again() {
 
 #[tokio::test]
 async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
-        .await;
+    let world =
+        world_with_reset_post_fault(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
+            .await;
     world.reset(dev::AOSP_USERLESS).await.assert_error_saying(
         503,
         "graphUnavailable",
@@ -101,9 +99,7 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
 
     // EventBridge: the same failure fails the invocation so Lambda retries...
-    world
-        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
-        .await;
+    world.drop_next_reset_post(DropPoint::BeforeCommit).await;
     let failed = world.event_reset(dev::AOSP_USERLESS).await;
     assert_failed_with(&failed, "GraphUnavailable");
     // ...and the retry goes through exactly once.
@@ -114,10 +110,7 @@ async fn a_post_dropped_before_intune_saw_it_is_reported_not_resent() {
 
 #[tokio::test]
 async fn graph_500_on_post_is_checked_by_reading_again() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::status(500).times(1))
-        .await;
+    let world = world_with_reset_post_fault(FaultRule::status(500).times(1)).await;
     world.reset(dev::AE_FULLY_MANAGED).await.assert_status(503);
     assert_eq!(
         world.posts(dev::AE_FULLY_MANAGED).await,
@@ -128,10 +121,7 @@ async fn graph_500_on_post_is_checked_by_reading_again() {
 
 #[tokio::test]
 async fn token_endpoint_outage_is_retried() {
-    let world = World::start().await;
-    world
-        .add_fault(FaultRule::status(503).endpoint(Endpoint::Token).times(2))
-        .await;
+    let world = world_with_fault(FaultRule::status(503).endpoint(Endpoint::Token).times(2)).await;
     world.reset_kiosk().await.assert_status(202);
     assert_eq!(world.token_requests().await.len(), 3);
 }
@@ -199,10 +189,9 @@ async fn token_statuses(world: &World) -> Vec<Option<u16>> {
 /// seconds only, it fell back to a 200–400 ms backoff.
 #[tokio::test]
 async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(1))
-        .await;
+    let world =
+        world_with_reset_post_fault(FaultRule::status_retry_after_text(429, "2.128").times(1))
+            .await;
     world.reset_kiosk().await.assert_status(202);
     assert_eq!(retry_waits(&world, "Graph call"), [2128]);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
@@ -213,14 +202,12 @@ async fn fractional_retry_after_from_graph_is_waited_out_in_full() {
 /// shorter than three seconds, and far longer than a backoff would be.
 #[tokio::test]
 async fn http_date_retry_after_from_graph_is_waited_until() {
-    let world = World::start().await;
-    world
-        .add_fault(
-            FaultRule::status_retry_after_date_in(503, 3)
-                .method("GET")
-                .endpoint(Endpoint::Graph),
-        )
-        .await;
+    let world = world_with_fault(
+        FaultRule::status_retry_after_date_in(503, 3)
+            .method("GET")
+            .endpoint(Endpoint::Graph),
+    )
+    .await;
     world.reset_kiosk().await.assert_status(202);
     let waits = retry_waits(&world, "Graph call");
     assert_eq!(waits.len(), 1, "{waits:?}");
@@ -234,10 +221,9 @@ async fn http_date_retry_after_from_graph_is_waited_until() {
 /// hint rounded up to whole seconds.
 #[tokio::test]
 async fn a_fractional_hint_reaches_the_caller_rounded_up() {
-    let world = World::start().await;
-    world
-        .fault_on_reset_post(FaultRule::status_retry_after_text(429, "2.128").times(100))
-        .await;
+    let world =
+        world_with_reset_post_fault(FaultRule::status_retry_after_text(429, "2.128").times(100))
+            .await;
     let reply = world.reset_kiosk_within(Duration::from_secs(8)).await;
     reply.assert_error(429, "throttled");
     assert_eq!(reply.headers["retry-after"], "3");
@@ -271,10 +257,8 @@ async fn token_endpoint_retry_after_in_every_form_is_honoured() {
 /// a hint, within the deadline.
 #[tokio::test]
 async fn token_endpoint_down_is_backed_off_in_seconds_then_reported_with_a_hint() {
-    let world = World::start().await;
-    world
-        .add_fault(FaultRule::status(500).endpoint(Endpoint::Token).times(1000))
-        .await;
+    let world =
+        world_with_fault(FaultRule::status(500).endpoint(Endpoint::Token).times(1000)).await;
     let reply = world.reset_kiosk_within(Duration::from_secs(8)).await;
     reply.assert_error_saying(503, "graphUnavailable", "token endpoint");
     assert_eq!(reply.headers["retry-after"], "30");

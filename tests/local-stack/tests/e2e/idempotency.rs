@@ -250,9 +250,7 @@ async fn a_request_that_sent_nothing_releases_its_key() {
 #[tokio::test]
 async fn an_unknown_post_outcome_keeps_the_key_so_a_quick_retry_cannot_resend() {
     let world = World::start_idempotent().await;
-    world
-        .fault_on_reset_post(FaultRule::drop_connection(DropPoint::BeforeCommit).times(1))
-        .await;
+    world.drop_next_reset_post(DropPoint::BeforeCommit).await;
     let first = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
     first.assert_error(503, "graphUnavailable");
     let retry = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
@@ -264,13 +262,8 @@ async fn an_unknown_post_outcome_keeps_the_key_so_a_quick_retry_cannot_resend() 
 
 #[tokio::test]
 async fn a_missing_table_fails_safe_before_graph() {
-    let mut world = World::start().await;
-    world
-        .respawn(
-            Action::ResetPasscode,
-            &[("IDEMPOTENCY_TABLE", "passcode-idempotency-missing")],
-        )
-        .await;
+    let missing = [("IDEMPOTENCY_TABLE", "passcode-idempotency-missing")];
+    let world = World::start_with_reset_env(&missing).await;
     let reply = world
         .api_body(Action::ResetPasscode, by_id(dev::AE_DEDICATED))
         .await;
