@@ -39,12 +39,7 @@ async fn http_api_samples_reach_the_route_behind_every_front() {
             Some(&body),
         );
         let reply = world.api(Action::ResetPasscode, event).await;
-        assert_eq!(
-            (reply.status, reply.outcome()),
-            (200, "dryRun"),
-            "{front:?}: {:?}",
-            reply.body
-        );
+        reply.assert_outcome_for(front, 200, "dryRun");
         assert_eq!(reply.body["device"]["id"], dev::AE_DEDICATED);
         let audit = last_audit(&world, Action::ResetPasscode);
         assert_eq!(audit["source"], "apiGateway.http");
@@ -124,12 +119,7 @@ async fn rest_api_samples_route_on_the_resource() {
         event["queryStringParameters"]["reason"] = json!("caller on the phone");
         event["multiValueQueryStringParameters"]["reason"] = json!(["caller on the phone"]);
         let reply = world.api(Action::Status, event).await;
-        assert_eq!(
-            (reply.status, reply.outcome()),
-            (200, "status"),
-            "{front:?}: {:?}",
-            reply.body
-        );
+        reply.assert_outcome_for(front, 200, "status");
         let audit = last_audit(&world, Action::Status);
         assert_eq!(audit["source"], "apiGateway.rest");
         assert_eq!(audit["reason"], "caller on the phone");

@@ -492,6 +492,18 @@ impl Reply {
         );
     }
 
+    /// [`Reply::assert_outcome`] for one of several cases, which a failure
+    /// names.
+    #[track_caller]
+    pub fn assert_outcome_for(&self, case: impl std::fmt::Debug, status: u16, outcome: &str) {
+        assert_eq!(
+            (self.status, self.outcome()),
+            (status, outcome),
+            "{case:?}: {:?}",
+            self.body
+        );
+    }
+
     /// Asserts that the error message contains `text`.
     #[track_caller]
     pub fn assert_says(&self, text: &str) {
