@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::deployed::{Deployed, get_att, items, reference, scalar, translate};
+use crate::deployed::{
+    Deployed, declared_parameters, get_att, items, range, reference, scalar, translate,
+};
 use crate::roles::{function_role, granted, rights_by_action};
 use crate::{BULK, BULK_FUNCTION_ID, BULK_ROUTE_KEYS, TRACKER, bulk_keys_only};
 
@@ -134,23 +136,17 @@ fn bulk_function_environment_and_limits() {
     assert_eq!(env["REQUIRED_ROLE"], "Passcode.Bulk");
 
     // The defaults the design settles on.
-    let template = translate(&[]);
-    let parameters = &template["Parameters"];
-    let range = |name: &str| {
-        let p = &parameters[name];
-        (
-            p["Default"].clone(),
-            p["MinValue"].clone(),
-            p["MaxValue"].clone(),
-        )
-    };
-    assert_eq!(range("BulkMaxDevices"), (json!(500), json!(1), json!(1000)));
+    let parameters = declared_parameters();
     assert_eq!(
-        range("BulkMaxDevicesPerHour"),
+        range(&parameters, "BulkMaxDevices"),
+        (json!(500), json!(1), json!(1000))
+    );
+    assert_eq!(
+        range(&parameters, "BulkMaxDevicesPerHour"),
         (json!(2000), json!(1), json!(36000))
     );
     assert_eq!(
-        range("BulkExpectedCountAbove"),
+        range(&parameters, "BulkExpectedCountAbove"),
         (json!(20), json!(0), json!(1000))
     );
 }

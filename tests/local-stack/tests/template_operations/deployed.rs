@@ -38,6 +38,22 @@ pub(crate) fn translate(parameters: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&output.stdout).expect("translation is JSON")
 }
 
+/// The template's parameter declarations, as samtranslator passes them on.
+pub(crate) fn declared_parameters() -> Value {
+    translate(&[])["Parameters"].clone()
+}
+
+/// A declared parameter's `(Default, MinValue, MaxValue)`, `Null` for what
+/// the declaration leaves out.
+pub(crate) fn range(parameters: &Value, name: &str) -> (Value, Value, Value) {
+    let p = &parameters[name];
+    (
+        p["Default"].clone(),
+        p["MinValue"].clone(),
+        p["MaxValue"].clone(),
+    )
+}
+
 /// The resources CloudFormation would create for these parameters.
 pub(crate) struct Deployed {
     pub(crate) resources: BTreeMap<String, Value>,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::deployed::{Deployed, get_att, reference, translate};
+use crate::deployed::{Deployed, declared_parameters, get_att, reference};
 use crate::roles::{granted, rights_by_action};
 use crate::{TRACKER, bulk_keys_only};
 
@@ -180,8 +180,7 @@ fn tracker_runs_on_its_schedule_with_a_dead_letter_queue() {
     );
 
     // The defaults the design settles on.
-    let template = translate(&[]);
-    let parameters = &template["Parameters"];
+    let parameters = declared_parameters();
     assert_eq!(parameters["TrackerSchedule"]["Default"], "rate(5 minutes)");
     assert_eq!(parameters["TrackerReadBudgetFraction"]["Default"], 0.1);
     assert_eq!(parameters["TrackerExpireAfterHours"]["Default"], 168);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::deployed::{Deployed, get_att, items, translate};
+use crate::deployed::{Deployed, declared_parameters, get_att, items, range};
 use crate::roles::{function_role, granted};
 use crate::{BULK, BULK_FUNCTION_ID, TRACKER, WRITES, bulk_keys_only};
 
@@ -33,17 +33,16 @@ fn write_functions_get_the_budget_and_the_stop_check() {
             assert!(env.get("BULK_STOP_CHECK_SECONDS").is_none(), "{id}");
         }
     }
-    let template = translate(&[]);
-    let parameters = &template["Parameters"];
-    assert_eq!(parameters["WriteBudgetPer20s"]["Default"], 100);
-    assert_eq!(parameters["WriteBudgetPer20s"]["MinValue"], 0);
+    let parameters = declared_parameters();
     assert_eq!(
-        parameters["WriteBudgetPer20s"]["MaxValue"], 200,
-        "Intune's limit per app and tenant"
+        range(&parameters, "WriteBudgetPer20s"),
+        (json!(100), json!(0), json!(200)),
+        "at most 200, Intune's limit per app and tenant"
     );
-    assert_eq!(parameters["BulkStopCheckSeconds"]["Default"], 60);
-    assert_eq!(parameters["BulkStopCheckSeconds"]["MinValue"], 1);
-    assert_eq!(parameters["BulkStopCheckSeconds"]["MaxValue"], 3600);
+    assert_eq!(
+        range(&parameters, "BulkStopCheckSeconds"),
+        (json!(60), json!(1), json!(3600))
+    );
 }
 
 /// The budget is an UpdateItem on the idempotency table (every write
