@@ -46,7 +46,7 @@ pub(crate) fn function_role(stack: &Deployed, function: &str) -> String {
 
 /// The function's granted statements by action: (resources, condition)
 /// of each statement that grants it.
-pub(crate) fn rights_by_action(
+fn rights_by_action(
     stack: &Deployed,
     function: &str,
 ) -> BTreeMap<String, Vec<(Vec<Value>, Value)>> {
@@ -59,6 +59,22 @@ pub(crate) fn rights_by_action(
                 .push((resources.clone(), condition.clone()));
         }
     }
+    by_action
+}
+
+/// [`rights_by_action`], once asserted to grant exactly `actions` (in
+/// their sorted order) and nothing else.
+pub(crate) fn rights_exactly(
+    stack: &Deployed,
+    function: &str,
+    actions: &[&str],
+) -> BTreeMap<String, Vec<(Vec<Value>, Value)>> {
+    let by_action = rights_by_action(stack, function);
+    assert_eq!(
+        by_action.keys().map(String::as_str).collect::<Vec<_>>(),
+        actions,
+        "{function}: {by_action:?}"
+    );
     by_action
 }
 
