@@ -83,6 +83,8 @@ pub struct BatchCounts {
 }
 
 impl BatchCounts {
+    /// Whether every device has settled: read by the tracker only.
+    #[cfg_attr(not(feature = "tracker"), allow(dead_code))]
     pub fn complete(&self) -> bool {
         self.settled >= self.to_send
     }

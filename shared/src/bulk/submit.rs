@@ -12,7 +12,8 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::idempotency::hex_sha256;
 use crate::origin::Caller;
 use crate::retry::Deadline;
-use crate::tracking::{ActionRecord, BATCH_ACTION};
+use crate::tracking::ActionRecord;
+use crate::tracking::record::BATCH_ACTION;
 use serde_json::{Value, json};
 use std::time::Duration;
 
