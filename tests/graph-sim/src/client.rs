@@ -185,6 +185,16 @@ impl Control {
             .await
     }
 
+    /// Leave actions accepted in the last `secs` seconds out of
+    /// `deviceActionResults` (0: list them at once).
+    pub async fn set_action_listing_delay_seconds(
+        &self,
+        secs: u64,
+    ) -> Result<Settings, ControlError> {
+        self.update_settings(&json!({ "actionListingDelaySeconds": secs }))
+            .await
+    }
+
     /// Change or disable (`None`) the per-app write throttle.
     pub async fn set_write_limit(
         &self,

@@ -256,6 +256,11 @@ fn put_settings(sim: &Sim, body: &Value) -> Reply {
                     Some(limit)
                 };
             }
+            "actionListingDelaySeconds" => {
+                next.action_listing_delay_seconds = value.as_u64().ok_or_else(|| {
+                    bad("actionListingDelaySeconds must be a non-negative integer")
+                })?;
+            }
             other => return Err(bad(format!("unknown setting {other}"))),
         }
     }

@@ -2,6 +2,7 @@
 //! v1.0/beta views, and the `deviceActionResults` entries Intune writes.
 
 use serde_json::{Map, Value, json};
+use time::format_description::well_known::Rfc3339;
 
 use crate::profile::Profile;
 
@@ -383,6 +384,31 @@ pub(crate) fn str_prop<'a>(device: &'a Map<String, Value>, name: &str) -> &'a st
     device.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The device as GET-by-id lists it when accepted actions take
+/// `delay_seconds` to show up: `deviceActionResults` entries that started
+/// less than that long before `now` are left out.
+pub(crate) fn without_fresh_actions(
+    device: &Map<String, Value>,
+    delay_seconds: u64,
+    now: time::OffsetDateTime,
+) -> Map<String, Value> {
+    let mut device = device.clone();
+    if delay_seconds == 0 {
+        return device;
+    }
+    let listed_from = now - time::Duration::seconds(delay_seconds as i64);
+    if let Some(Value::Array(list)) = device.get_mut("deviceActionResults") {
+        list.retain(|entry| {
+            let started = entry
+                .get("startDateTime")
+                .and_then(Value::as_str)
+                .and_then(|s| time::OffsetDateTime::parse(s, &Rfc3339).ok());
+            started.is_none_or(|at| at <= listed_from)
+        });
+    }
+    device
+}
+
 /// Store `entry` in `deviceActionResults`, replacing any earlier entry with
 /// the same `actionName` (the simulator keeps only the latest per action).
 pub(crate) fn record_action(device: &mut Map<String, Value>, entry: Value) {
@@ -478,5 +504,29 @@ mod tests {
             .find(|e| e["actionName"] == "resetPasscode")
             .unwrap();
         assert_eq!(reset["startDateTime"], "t2");
+    }
+
+    #[test]
+    fn a_listing_delay_hides_only_actions_younger_than_it() {
+        let now = crate::timefmt::now();
+        let at = |secs_ago: i64| {
+            crate::timefmt::graph_timestamp(now - time::Duration::seconds(secs_ago))
+        };
+        let mut d = template();
+        record_action(&mut d, DeviceAction::ResetPasscode.pending_entry(&at(5)));
+        record_action(&mut d, DeviceAction::RemoteLock.pending_entry(&at(60)));
+        let names = |d: &Map<String, Value>| -> Vec<String> {
+            d["deviceActionResults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["actionName"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names(&without_fresh_actions(&d, 0, now)).len(), 2);
+        assert_eq!(names(&without_fresh_actions(&d, 30, now)), ["remoteLock"]);
+        assert!(names(&without_fresh_actions(&d, 120, now)).is_empty());
+        // The stored device keeps both.
+        assert_eq!(names(&d).len(), 2);
     }
 }

@@ -399,7 +399,9 @@ fn get(
         Some(names) => Shape::Selected(names),
         None => Shape::Full,
     };
-    let mut body = device::view(device, version, shape, false, sim.profile);
+    let delay = state.settings.action_listing_delay_seconds;
+    let listed = device::without_fresh_actions(device, delay, sim.now());
+    let mut body = device::view(&listed, version, shape, false, sim.profile);
     if let Value::Object(map) = &mut body {
         map.insert(
             "@odata.context".to_string(),

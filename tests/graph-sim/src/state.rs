@@ -36,6 +36,11 @@ pub struct Settings {
     pub token_lifetime_seconds: u64,
     /// Per-app write throttle; `None` disables it.
     pub write_limit: Option<WriteLimit>,
+    /// Seconds an accepted action stays out of `deviceActionResults` in
+    /// GET-by-id answers. Microsoft does not document whether an action is
+    /// listed as soon as it is accepted; a delay proves that clients do not
+    /// count on it. 0 (the default) lists it at once.
+    pub action_listing_delay_seconds: u64,
 }
 
 impl Default for Settings {
@@ -45,6 +50,7 @@ impl Default for Settings {
             silent_filter_mode: false,
             token_lifetime_seconds: 3599,
             write_limit: Some(WriteLimit::default()),
+            action_listing_delay_seconds: 0,
         }
     }
 }
