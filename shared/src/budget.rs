@@ -21,7 +21,7 @@
 use crate::dynamo::{conditional, n, s};
 use crate::error::{ErrorCode, ServiceError};
 use crate::retry::Deadline;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const WINDOW: Duration = Duration::from_secs(2);
 const WINDOWS_PER_20S: u32 = 10;
@@ -49,7 +49,8 @@ impl WriteBudget {
     /// while the deadline allows.
     pub async fn take(&self, deadline: &Deadline) -> Result<(), ServiceError> {
         loop {
-            let now_ms = unix_ms();
+            // Real time: windows must agree between environments.
+            let now_ms = crate::clock::real_now_ms();
             let window_ms = WINDOW.as_millis() as i64;
             let start = now_ms - now_ms.rem_euclid(window_ms);
             match self.take_in(start).await {
@@ -97,13 +98,4 @@ impl WriteBudget {
             .await;
         conditional(result)
     }
-}
-
-/// Real time: windows must agree between environments (the test clock
-/// moves only dates compared with Intune's).
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

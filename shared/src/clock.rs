@@ -21,6 +21,14 @@ pub fn now_ms() -> i64 {
     unix_ms(now())
 }
 
+/// Milliseconds since the Unix epoch of the system clock, never moved by a
+/// test: for what execution environments share with each other (the write
+/// budget's windows, device leases), as opposed to dates compared with
+/// Intune's.
+pub fn real_now_ms() -> i64 {
+    unix_ms(OffsetDateTime::now_utc())
+}
+
 pub fn unix_ms(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
