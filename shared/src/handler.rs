@@ -1,8 +1,8 @@
 //! One invocation from event to answer:
 //!
 //! ```text
-//! event ─ trigger ─ request ─ idempotency claim ─ lookup ─ eligibility ─ pending check ─ POST ─ response
-//!                                                                                               └─ audit
+//! event ─ trigger ─ request ─ idempotency claim ─ lookup ─ eligibility ─ device lease ─ pending check ─ POST ─ response
+//!                                                                                                              └─ audit
 //! ```
 //!
 //! This is the only module that writes to Intune, and it writes at most one
@@ -19,6 +19,7 @@ use crate::budget::WriteBudget;
 use crate::bulk::settle::BatchSettler;
 use crate::stop::StopSwitch;
 use crate::config::Config;
+use crate::device_lease::{DeviceLeases, Ending};
 use crate::device::{DeviceSummary, ManagedDevice, parse_time};
 use crate::eligibility::{self, Platform};
 use crate::error::{ErrorCode, ServiceError};
@@ -45,6 +46,8 @@ pub struct App {
     pub graph: Graph,
     /// `None` without `IDEMPOTENCY_TABLE`: the pending check stands alone.
     pub idempotency: Option<IdempotencyStore>,
+    /// One sender per device; `None` without `IDEMPOTENCY_TABLE`.
+    pub leases: Option<DeviceLeases>,
     /// `None` without `ACTIONS_TABLE`: accepted actions are not tracked.
     pub actions: Option<ActionLog>,
     pub policy: Policy,
@@ -284,22 +287,54 @@ async fn run(
     }
 
     let notice = PlatformNotice::for_platform(platform);
+    if request.dry_run {
+        let window = app.policy.pending_window;
+        let pending = pending_reset(&device, None, crate::clock::now(), window);
+        return Ok(Outcome::DryRun {
+            device: device.summary(),
+            would_send: pending.is_none() || request.replace_pending,
+            would_replace: pending.filter(|_| request.replace_pending),
+            notice,
+        });
+    }
+
+    // One sender per device from here to the POST's answer (`device_lease`).
+    let Some(leases) = &app.leases else {
+        return send_unless_pending(app, request, invocation, &device, notice, None).await;
+    };
+    let lease = leases
+        .take(&device.id, invocation.request_id, &invocation.deadline)
+        .await?;
+    let last_sent = lease.last_sent;
+    let result = send_unless_pending(app, request, invocation, &device, notice, last_sent).await;
+    let ending = match &result {
+        Ok(Outcome::Accepted { .. }) => Ending::Sent,
+        Err(failure) if failure.post_maybe_sent => Ending::OutcomeUnknown,
+        _ => Ending::NothingSent,
+    };
+    leases.finish(lease, ending).await;
+    result
+}
+
+/// The pending check, then the POST. `last_sent` is the device lease's
+/// record of an earlier send, which Intune may not list yet.
+async fn send_unless_pending(
+    app: &App,
+    request: &PasscodeRequest,
+    invocation: &Invocation<'_>,
+    device: &ManagedDevice,
+    notice: Option<PlatformNotice>,
+    last_sent: Option<OffsetDateTime>,
+) -> Result<Outcome, Failure> {
+    let deadline = &invocation.deadline;
     let now = crate::clock::now();
-    let pending = pending_reset(&device, now, app.policy.pending_window);
+    let pending = pending_reset(device, last_sent, now, app.policy.pending_window);
     // A pending action blocks a new one unless the caller asked to replace it.
     let (replaced, blocked_by) = if request.replace_pending {
         (pending, None)
     } else {
         (None, pending)
     };
-    if request.dry_run {
-        return Ok(Outcome::DryRun {
-            device: device.summary(),
-            would_send: blocked_by.is_none(),
-            would_replace: replaced,
-            notice,
-        });
-    }
     if let Some(pending) = blocked_by {
         return Ok(Outcome::AlreadyPending {
             device: device.summary(),
@@ -315,7 +350,7 @@ async fn run(
     let (summary, graph_request_id) = match app.graph.reset_passcode(&device.id, deadline).await? {
         PostResult::Accepted { graph_request_id } => (device.summary(), graph_request_id),
         PostResult::Unknown { why } => {
-            let reread = confirm_unknown_post(app, &device, previous_start, now, &why, deadline)
+            let reread = confirm_unknown_post(app, device, previous_start, now, &why, deadline)
                 .await
                 .map_err(|error| Failure {
                     error,
@@ -387,15 +422,34 @@ async fn tracked_actions(app: &App, device_id: &str) -> Option<Vec<TrackedAction
     }
 }
 
+/// Clock difference allowed between Lambda and Intune when their times are
+/// compared.
+const CLOCK_DIFFERENCE: time::Duration = time::Duration::minutes(2);
+
 /// A `resetPasscode` that is pending/active and started within the window.
 /// A pending entry whose time can't be read counts as pending (sending a
-/// second passcode is the worse error).
+/// second passcode is the worse error). So does a send recorded by the
+/// device lease within the window (`last_sent`) while Intune lists no
+/// entry as new as it: whether Intune lists an action at once is not
+/// documented.
 pub(crate) fn pending_reset(
     device: &ManagedDevice,
+    last_sent: Option<OffsetDateTime>,
     now: OffsetDateTime,
     window: Duration,
 ) -> Option<PendingAction> {
-    let latest = device.latest_reset()?;
+    let latest = device.latest_reset();
+    if let Some(sent) = last_sent.filter(|sent| now - *sent <= window) {
+        let listed = latest
+            .and_then(|r| r.started_at())
+            .is_some_and(|start| start >= sent - CLOCK_DIFFERENCE);
+        if !listed {
+            return Some(PendingAction {
+                since: Some(crate::clock::format(sent)),
+            });
+        }
+    }
+    let latest = latest?;
     if !latest.in_progress() {
         return None;
     }
@@ -435,8 +489,7 @@ async fn confirm_unknown_post(
         .await
         .map_err(|_| unknown("the device could not be read again to check"))?
         .ok_or_else(|| unknown("the device could not be read again to check"))?;
-    // Allow two minutes of clock difference between Lambda and Intune.
-    let earliest = sent_at - time::Duration::minutes(2);
+    let earliest = sent_at - CLOCK_DIFFERENCE;
     let new_entry = reread.latest_reset().filter(|r| {
         r.started_at().is_some_and(|start| {
             start >= earliest && previous_start.is_none_or(|previous| start > previous)
@@ -520,37 +573,64 @@ mod tests {
             "2026-11-26T12:59:00Z",
         ] {
             assert_eq!(
-                pending_reset(&d, at(later), WINDOW),
+                pending_reset(&d, None, at(later), WINDOW),
                 since("2026-11-26T05:00:00Z"),
                 "{later}"
             );
         }
         assert_eq!(
-            pending_reset(&d, at("2026-11-26T13:01:00Z"), WINDOW),
+            pending_reset(&d, None, at("2026-11-26T13:01:00Z"), WINDOW),
             None,
             "stale"
         );
         let short = Duration::from_secs(15 * 60);
         assert_eq!(
-            pending_reset(&d, at("2026-11-26T05:16:00Z"), short),
+            pending_reset(&d, None, at("2026-11-26T05:16:00Z"), short),
             None,
             "configured window"
         );
         let d = with_reset("active", "2026-11-26T05:00:00Z");
-        assert!(pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
+        assert!(pending_reset(&d, None, at("2026-11-26T05:01:00Z"), WINDOW).is_some());
         for state in ["done", "failed", "notSupported", "canceled"] {
             let d = with_reset(state, "2026-11-26T05:00:00Z");
             assert_eq!(
-                pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW),
+                pending_reset(&d, None, at("2026-11-26T05:01:00Z"), WINDOW),
                 None,
                 "{state}"
             );
         }
         let d = with_reset("pending", "not a time");
         assert_eq!(
-            pending_reset(&d, at("2026-11-26T05:01:00Z"), WINDOW),
+            pending_reset(&d, None, at("2026-11-26T05:01:00Z"), WINDOW),
             since("not a time")
         );
+    }
+
+    #[test]
+    fn a_send_intune_does_not_list_yet_counts_as_pending() {
+        let sent = Some(at("2026-11-26T06:00:00Z"));
+        let now = at("2026-11-26T06:00:05Z");
+        let recorded = since("2026-11-26T06:00:00.000Z");
+        // Intune lists nothing for the device, or only an older action that
+        // has ended: the recorded send is the pending one.
+        let nothing = ManagedDevice {
+            device_action_results: None,
+            ..with_reset("done", "2026-11-26T05:00:00Z")
+        };
+        assert_eq!(pending_reset(&nothing, sent, now, WINDOW), recorded);
+        let older = with_reset("done", "2026-11-26T05:00:00Z");
+        assert_eq!(pending_reset(&older, sent, now, WINDOW), recorded);
+        // Once Intune lists an entry as new as the send (allowing for clock
+        // difference), Intune's state decides.
+        for start in ["2026-11-26T06:00:01Z", "2026-11-26T05:59:00Z"] {
+            let done = with_reset("done", start);
+            assert_eq!(pending_reset(&done, sent, now, WINDOW), None, "{start}");
+            let pending = with_reset("pending", start);
+            assert_eq!(pending_reset(&pending, sent, now, WINDOW), since(start));
+        }
+        // A send older than the window is forgotten.
+        let later = at("2026-11-26T14:01:00Z");
+        assert_eq!(pending_reset(&older, sent, later, WINDOW), None);
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! (the same on EventBridge's duplicate deliveries and Lambda's retries),
 //! else a hash of action, device, caller and a time window
 //! (`IDEMPOTENCY_WINDOW_SECONDS`): a helpdesk double-submit lands in the
-//! same window unless it straddles a window boundary, and the
-//! `deviceActionResults` check still catches that case.
+//! same window unless it straddles a window boundary, and the device lease
+//! (`device_lease`) and the `deviceActionResults` check still catch that
+//! case.
 //!
 //! An `INPROGRESS` item stops counting at the deadline of the invocation
 //! that wrote it, so a Lambda that died mid-request does not block retries

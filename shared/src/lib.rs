@@ -23,6 +23,7 @@
 //! | [`lookup`] | identifier → exactly one managed device |
 //! | [`eligibility`] | the platform support matrix (pure) |
 //! | [`idempotency`] | one DynamoDB record per logical request, across environments |
+//! | [`device_lease`] | one sender per device at a time, across environments |
 //! | [`rights`] | the right each action needs of JWT callers |
 //! | [`reveal`] | which Android passcode may be handed out (pure) |
 //! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
@@ -67,6 +68,7 @@ internal_modules!(
     config,
     credentials,
     device,
+    device_lease,
     dynamo,
     eligibility,
     error,
@@ -262,6 +264,9 @@ fn build_app(
     let stop = shared_table
         .clone()
         .map(|(table, client)| stop::StopSwitch::new(client, table, config.stop_check));
+    let leases = shared_table.clone().map(|(table, client)| {
+        device_lease::DeviceLeases::new(client, table, config.pending_window)
+    });
     let batches =
         shared_table.map(|(table, client)| bulk::settle::BatchSettler::new(client, table));
     let policy = handler::Policy::from_config(&config);
@@ -269,6 +274,7 @@ fn build_app(
         action,
         graph: graph::Graph::new(http_client()?, config, secrets),
         idempotency,
+        leases,
         actions,
         policy,
         right,

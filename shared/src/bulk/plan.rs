@@ -202,7 +202,7 @@ fn verdict(reference: String, device: &ManagedDevice, checks: &Checks, now: time
         line.code = Some(refusal.code.as_str().to_string());
         line.message = Some(refusal.message);
     } else if !checks.replace_pending
-        && let Some(pending) = pending_reset(device, now, checks.pending_window)
+        && let Some(pending) = pending_reset(device, None, now, checks.pending_window)
     {
         line.result = Verdict::AlreadyPending;
         line.message = Some(format!(

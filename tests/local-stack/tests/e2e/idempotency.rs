@@ -23,9 +23,8 @@ async fn reset_keyed(world: &World, device_id: &str, key: &str) -> Reply {
         .await
 }
 
-/// Every item in the stack's idempotency table.
-/// The table's idempotency records (the write budget's window counters
-/// share the table).
+/// The table's request records (the write budget's window counters and
+/// the device leases share the table).
 async fn records(world: &World) -> Vec<HashMap<String, AttributeValue>> {
     let table = world.stack.idempotency_table.clone().expect("table");
     let mut items = world
@@ -39,7 +38,11 @@ async fn records(world: &World) -> Vec<HashMap<String, AttributeValue>> {
         .expect("scan")
         .items
         .unwrap_or_default();
-    items.retain(|item| !text(item, "id").starts_with("budget#"));
+    items.retain(|item| {
+        !["budget#", "device#"]
+            .iter()
+            .any(|p| text(item, "id").starts_with(p))
+    });
     items
 }
 

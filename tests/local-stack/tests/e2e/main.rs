@@ -9,6 +9,7 @@ mod aws_events;
 mod budget;
 mod bulk;
 mod credentials;
+mod device_lease;
 mod faults;
 mod idempotency;
 mod logs;
