@@ -270,6 +270,12 @@ impl World {
             .await
     }
 
+    /// A reset of the device (by id, in the body) with an idempotency key.
+    pub async fn reset_keyed(&self, device_id: &str, key: &str) -> Reply {
+        self.api_body(Action::ResetPasscode, keyed(device_id, key))
+            .await
+    }
+
     /// [`World::reset`] of the lobby kiosk.
     pub async fn reset_kiosk(&self) -> Reply {
         self.reset(dev::AE_DEDICATED).await
@@ -517,6 +523,11 @@ impl Reply {
         self.assert_error(status, code);
         self.assert_says(text);
     }
+}
+
+/// A request body for the device (by id) with an idempotency key.
+pub fn keyed(device_id: &str, key: &str) -> Value {
+    json!({"device": {"id": device_id}, "reason": reason(), "idempotencyKey": key})
 }
 
 pub fn reason() -> Value {

@@ -6,19 +6,6 @@
 use crate::common::*;
 use graph_sim::FaultRule;
 use passcode_core::Action;
-use serde_json::{Value, json};
-
-/// A reset of `device_id` with its own idempotency key, so that the
-/// requests below are different requests to the idempotency record.
-fn keyed(device_id: &str, key: &str) -> Value {
-    json!({"device": {"id": device_id}, "reason": reason(), "idempotencyKey": key})
-}
-
-async fn reset_keyed(world: &World, device_id: &str, key: &str) -> Reply {
-    world
-        .api_body(Action::ResetPasscode, keyed(device_id, key))
-        .await
-}
 
 #[tokio::test]
 async fn two_requests_for_one_device_at_the_same_moment_send_one_post() {
@@ -54,7 +41,8 @@ async fn a_send_intune_does_not_list_yet_still_blocks_a_second_one() {
     let sim = world.sim();
     sim.set_action_listing_delay_seconds(600).await.unwrap();
 
-    reset_keyed(&world, dev::AE_DEDICATED, "INC-1")
+    world
+        .reset_keyed(dev::AE_DEDICATED, "INC-1")
         .await
         .assert_outcome(202, "accepted");
     let listed = world.status(dev::AE_DEDICATED).await;
@@ -64,7 +52,7 @@ async fn a_send_intune_does_not_list_yet_still_blocks_a_second_one() {
     });
     assert_eq!(resets, 0, "Graph does not list the action yet: {listed:?}");
 
-    let again = reset_keyed(&world, dev::AE_DEDICATED, "INC-2").await;
+    let again = world.reset_keyed(dev::AE_DEDICATED, "INC-2").await;
     again.assert_outcome(200, "alreadyPending");
     assert!(again.body["pendingSince"].is_string(), "{:?}", again.body);
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 1);
@@ -75,7 +63,8 @@ async fn a_send_intune_does_not_list_yet_still_blocks_a_second_one() {
     sim.advance_action(dev::AE_DEDICATED, "resetPasscode", "done", Some("24681357"))
         .await
         .unwrap();
-    reset_keyed(&world, dev::AE_DEDICATED, "INC-3")
+    world
+        .reset_keyed(dev::AE_DEDICATED, "INC-3")
         .await
         .assert_outcome(202, "accepted");
     assert_eq!(world.posts(dev::AE_DEDICATED).await, 2);
@@ -92,7 +81,8 @@ async fn without_the_table_a_send_intune_does_not_list_yet_is_sent_again() {
         .await
         .unwrap();
     for key in ["INC-1", "INC-2"] {
-        reset_keyed(&world, dev::AE_DEDICATED, key)
+        world
+            .reset_keyed(dev::AE_DEDICATED, key)
             .await
             .assert_outcome(202, "accepted");
     }

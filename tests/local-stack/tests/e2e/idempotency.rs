@@ -12,17 +12,6 @@ use passcode_core::Action;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-fn keyed(device_id: &str, key: &str) -> Value {
-    json!({"device": {"id": device_id}, "reason": reason(), "idempotencyKey": key})
-}
-
-/// A reset of the device (by id, in the body) with an idempotency key.
-async fn reset_keyed(world: &World, device_id: &str, key: &str) -> Reply {
-    world
-        .api_body(Action::ResetPasscode, keyed(device_id, key))
-        .await
-}
-
 /// The table's request records (the write budget's window counters and
 /// the device leases share the table).
 async fn records(world: &World) -> Vec<HashMap<String, AttributeValue>> {
@@ -56,12 +45,12 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
 #[tokio::test]
 async fn a_repeated_key_gets_the_first_answer_without_touching_graph() {
     let world = World::start_idempotent().await;
-    let first = reset_keyed(&world, dev::AE_DEDICATED, "INC0001:reset").await;
+    let first = world.reset_keyed(dev::AE_DEDICATED, "INC0001:reset").await;
     first.assert_status(202);
     assert_eq!(first.body["replayed"], Value::Null);
     let calls_after_first = world.graph_calls().await;
 
-    let again = reset_keyed(&world, dev::AE_DEDICATED, "INC0001:reset").await;
+    let again = world.reset_keyed(dev::AE_DEDICATED, "INC0001:reset").await;
     again.assert_status(202);
     assert_eq!(again.outcome(), "accepted");
     assert_eq!(again.body["replayed"], true);
@@ -90,10 +79,10 @@ async fn a_repeated_key_gets_the_first_answer_without_touching_graph() {
 #[tokio::test]
 async fn a_key_reused_for_another_device_is_refused_and_changes_nothing() {
     let world = World::start_idempotent().await;
-    let first = reset_keyed(&world, dev::AE_DEDICATED, "INC0002").await;
+    let first = world.reset_keyed(dev::AE_DEDICATED, "INC0002").await;
     first.assert_status(202);
     let calls = world.graph_calls().await;
-    let other = reset_keyed(&world, dev::AOSP_USERLESS, "INC0002").await;
+    let other = world.reset_keyed(dev::AOSP_USERLESS, "INC0002").await;
     other.assert_error(422, "idempotencyKeyReused");
     assert_eq!(world.graph_calls().await, calls);
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
@@ -197,7 +186,7 @@ async fn an_eventbridge_event_delivered_twice_runs_once() {
 #[tokio::test]
 async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     let world = World::start_idempotent().await;
-    let first = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0004").await;
+    let first = world.reset_keyed(dev::AE_FULLY_MANAGED, "INC0004").await;
     first.assert_status(202);
     // Rewrite it as an invocation that died mid-request: still running...
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
@@ -219,7 +208,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
             .await
     };
     put(now_ms + 30_000).await;
-    let blocked = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0005").await;
+    let blocked = world.reset_keyed(dev::AE_FULLY_MANAGED, "INC0005").await;
     blocked.assert_error(409, "requestInProgress");
     let wait = blocked.retry_after_seconds();
     assert!((25..=31).contains(&wait), "retry-after {wait}");
@@ -227,7 +216,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
     // ...and past its deadline: the request runs (the earlier reset is
     // still pending, so the pending check answers).
     put(now_ms - 1).await;
-    let retried = reset_keyed(&world, dev::AE_FULLY_MANAGED, "INC0005").await;
+    let retried = world.reset_keyed(dev::AE_FULLY_MANAGED, "INC0005").await;
     retried.assert_outcome(200, "alreadyPending");
     assert_eq!(world.posts(dev::AE_FULLY_MANAGED).await, 1);
 }
@@ -235,7 +224,7 @@ async fn a_record_left_by_a_dead_invocation_blocks_only_until_its_deadline() {
 #[tokio::test]
 async fn a_request_that_sent_nothing_releases_its_key() {
     let world = World::start_idempotent().await;
-    let refused = reset_keyed(&world, dev::WINDOWS_DESKTOP, "INC0006").await;
+    let refused = world.reset_keyed(dev::WINDOWS_DESKTOP, "INC0006").await;
     refused.assert_status(422);
     assert!(records(&world).await.is_empty(), "claim released");
     // Dry runs and reads never claim a key.
@@ -254,9 +243,9 @@ async fn a_request_that_sent_nothing_releases_its_key() {
 async fn an_unknown_post_outcome_keeps_the_key_so_a_quick_retry_cannot_resend() {
     let world = World::start_idempotent().await;
     world.drop_next_reset_post(DropPoint::BeforeCommit).await;
-    let first = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
+    let first = world.reset_keyed(dev::AOSP_USERLESS, "INC0008").await;
     first.assert_error(503, "graphUnavailable");
-    let retry = reset_keyed(&world, dev::AOSP_USERLESS, "INC0008").await;
+    let retry = world.reset_keyed(dev::AOSP_USERLESS, "INC0008").await;
     retry.assert_error(409, "requestInProgress");
     assert_eq!(world.posts(dev::AOSP_USERLESS).await, 0);
     let items = records(&world).await;
