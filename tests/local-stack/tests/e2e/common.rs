@@ -254,6 +254,24 @@ impl World {
         put.send().await.expect("PutItem");
     }
 
+    /// Every item in the idempotency table (request records, device leases,
+    /// the write budget's window counters).
+    pub async fn idempotency_items(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let table = self.stack.idempotency_table.clone().expect("table");
+        self.stack
+            .moto
+            .dynamodb()
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+
     /// The audit records the functions printed.
     pub fn audit_records(&self) -> Vec<Value> {
         self.all_logs()

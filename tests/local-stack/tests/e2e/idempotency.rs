@@ -15,18 +15,7 @@ use std::collections::HashMap;
 /// The table's request records (the write budget's window counters and
 /// the device leases share the table).
 async fn records(world: &World) -> Vec<HashMap<String, AttributeValue>> {
-    let table = world.stack.idempotency_table.clone().expect("table");
-    let mut items = world
-        .stack
-        .moto
-        .dynamodb()
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .expect("scan")
-        .items
-        .unwrap_or_default();
+    let mut items = world.idempotency_items().await;
     items.retain(|item| {
         !["budget#", "device#"]
             .iter()
