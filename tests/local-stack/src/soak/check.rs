@@ -172,7 +172,7 @@ fn one_post_per_device(committed_per_device: &BTreeMap<String, usize>) -> Vec<St
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(device, n)| {
-            format!("device {device} got {n} committed POSTs (one logical request sent twice)")
+            format!("device {device} got {n} committed POSTs (sent twice: one logical request, or two at once)")
         })
         .collect()
 }

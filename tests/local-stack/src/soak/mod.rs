@@ -1,6 +1,7 @@
 //! A concurrency and fault soak: several execution environments (processes)
 //! per function, a mixed stream of requests in which the same logical request
-//! is sometimes sent at the same instant to different processes, random Graph
+//! is sometimes sent at the same instant to different processes (and, with
+//! the table, two different requests for one device are), random Graph
 //! faults and a scaled-down write throttle. Afterwards every answer and the
 //! simulator's request log are checked; each breach is one line in
 //! [`SoakReport::violations`]:
@@ -11,10 +12,13 @@
 //!    crash or an unknown code. An invalid request is `invalidRequest`, a
 //!    device that can't take the action is refused, answers name the device
 //!    asked for, and one logical request is accepted fresh at most once;
-//! 2. no device got more than one committed POST. Logical write requests for
-//!    one device run one after another (only their duplicates overlap) and no
-//!    action is ever advanced, so every request after the first committed
-//!    POST must find it pending: a second one can only come from one logical
+//! 2. no device got more than one committed POST. No action is ever
+//!    advanced, so every request after the first committed POST must find it
+//!    pending. With the idempotency table, different logical write requests
+//!    for one device overlap freely and the device lease must keep them to
+//!    one POST. Without it they run one after another (only the copies of
+//!    one request overlap), since the pending check alone is not atomic
+//!    across requests: a second POST can then only come from one logical
 //!    request being sent twice;
 //! 3. every POST went to a device that a valid request for that action named,
 //!    and every `accepted` answer is backed by a committed POST;
@@ -54,6 +58,9 @@ pub struct SoakConfig {
     pub requests: usize,
     /// Share of logical requests sent to 2 or 3 processes at the same instant.
     pub duplicate_fraction: f64,
+    /// With the table: share of single-copy writes sent at the same instant
+    /// as a rival, another request for the same device.
+    pub rival_fraction: f64,
     /// Chance that a Graph request is hit by an injected failure.
     pub fault_rate: f64,
     /// The simulator's per-app write throttle (Intune: 200 per 20 s).
@@ -75,6 +82,7 @@ impl SoakConfig {
             processes: 2,
             requests: 90,
             duplicate_fraction: 0.35,
+            rival_fraction: 0.15,
             fault_rate: 0.12,
             write_limit: WriteLimit {
                 max: 5,
@@ -93,6 +101,7 @@ impl SoakConfig {
             processes: 3,
             requests: 2000,
             duplicate_fraction: 0.3,
+            rival_fraction: 0.1,
             fault_rate: 0.1,
             devices: 0,
             ..SoakConfig::short()

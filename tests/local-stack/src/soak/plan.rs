@@ -56,6 +56,11 @@ pub(super) struct Plan {
     pub copies: Vec<usize>,
     /// Resend once after a transient answer.
     pub retry: bool,
+    /// The rival sent at the same instant: another logical request (its
+    /// own caller and key) for the same device and action.
+    pub rival: Option<usize>,
+    /// Set on a rival: the request it is sent with, which sends it.
+    pub sent_with: Option<usize>,
 }
 
 impl Plan {
@@ -104,15 +109,41 @@ impl Plan {
     }
 }
 
-/// The whole stream of `config.requests` logical requests.
+/// The whole stream of `config.requests` logical requests. With the
+/// idempotency table, some single-copy writes get a rival (the device lease
+/// must keep the two to one POST); without it the pending check alone is not
+/// atomic across requests, so none do.
 pub(super) fn stream(config: &SoakConfig, pool: &[SoakDevice]) -> Vec<Plan> {
     let mut rng = Rng::with_seed(config.seed);
-    (0..config.requests)
-        .map(|n| plan(n, config, pool, &mut rng))
-        .collect()
+    let mut plans: Vec<Plan> = Vec::with_capacity(config.requests);
+    while plans.len() < config.requests {
+        let mut first = plan(plans.len(), config, pool, &mut rng, None);
+        let rivalled = config.idempotency
+            && config.processes >= 2
+            && first.expect == Expect::Send
+            && first.copies.len() == 1
+            && plans.len() + 2 <= config.requests
+            && chance(&mut rng, config.rival_fraction);
+        if rivalled {
+            let mut rival = plan(first.n + 1, config, pool, &mut rng, Some(&first));
+            first.rival = Some(rival.n);
+            rival.sent_with = Some(first.n);
+            plans.push(first);
+            plans.push(rival);
+        } else {
+            plans.push(first);
+        }
+    }
+    plans
 }
 
-fn plan(n: usize, config: &SoakConfig, pool: &[SoakDevice], rng: &mut Rng) -> Plan {
+fn plan(
+    n: usize,
+    config: &SoakConfig,
+    pool: &[SoakDevice],
+    rng: &mut Rng,
+    rival_of: Option<&Plan>,
+) -> Plan {
     let action = match rng.usize(..100) {
         0..15 => Action::Status,
         15..55 => Action::ResetPasscode,
@@ -147,6 +178,16 @@ fn plan(n: usize, config: &SoakConfig, pool: &[SoakDevice], rng: &mut Rng) -> Pl
         Expect::Refuse => Some(pick_device(pool, rng, |d| d.takes != Some(action))),
         Expect::Status | Expect::Invalid => Some(rng.usize(..pool.len())),
         Expect::NotFound | Expect::Ambiguous => None,
+    };
+    // A rival asks the same of the same device, in its own words.
+    let (action, expect, device) = match rival_of {
+        Some(first) => (
+            first.action,
+            Expect::Send,
+            pool.iter()
+                .position(|d| Some(&d.id) == first.device_id.as_ref()),
+        ),
+        None => (action, expect, device),
     };
     let expect = match (expect, device) {
         (Expect::Status, Some(i)) if pool[i].unmanaged => Expect::Refuse,
@@ -235,7 +276,9 @@ fn plan(n: usize, config: &SoakConfig, pool: &[SoakDevice], rng: &mut Rng) -> Pl
         (None, _) => ("POST", format!("/v1/{}", action.function_name())),
     };
 
-    let copies = if config.processes >= 2 && chance(rng, config.duplicate_fraction) {
+    let copies = if let Some(first) = rival_of {
+        vec![(first.copies[0] + 1) % config.processes]
+    } else if config.processes >= 2 && chance(rng, config.duplicate_fraction) {
         let k = 2 + rng.usize(..config.processes.min(3) - 1);
         let mut chosen: Vec<usize> = (0..config.processes).collect();
         rng.shuffle(&mut chosen);
@@ -259,7 +302,9 @@ fn plan(n: usize, config: &SoakConfig, pool: &[SoakDevice], rng: &mut Rng) -> Pl
         caller,
         event_id: uuid::Uuid::from_u64_pair(config.seed, n as u64).to_string(),
         copies,
-        retry: chance(rng, 0.4),
+        retry: rival_of.is_none() && chance(rng, 0.4),
+        rival: None,
+        sent_with: None,
     }
 }
 
@@ -379,6 +424,42 @@ mod tests {
         assert!(plans.iter().any(|p| p.retry));
         assert!(plans.iter().any(|p| matches!(p.via, Via::EventBridge)));
         assert!(plans.iter().any(|p| matches!(p.via, Via::ApiV1)));
+    }
+
+    #[test]
+    fn rivals_ask_the_same_of_the_same_device_in_their_own_words() {
+        let config = SoakConfig::long();
+        let plans = stream(&config, &pool(config.device_count()));
+        assert_eq!(plans.len(), config.requests);
+        let pairs: Vec<(&Plan, &Plan)> = plans
+            .iter()
+            .filter_map(|p| Some((p, &plans[p.rival?])))
+            .collect();
+        assert!(pairs.len() > 50, "{} rival pairs", pairs.len());
+        for (first, rival) in pairs {
+            assert_eq!(rival.sent_with, Some(first.n));
+            assert_eq!((rival.action, rival.expect), (first.action, Expect::Send));
+            assert_eq!(rival.device_id, first.device_id);
+            assert_ne!(rival.copies, first.copies, "another process");
+            assert_ne!(
+                (rival.event(), &rival.caller),
+                (first.event(), &first.caller),
+                "another request"
+            );
+            assert!(!rival.retry);
+        }
+        // Without the table the pending check alone is not atomic across
+        // requests: no rivals.
+        let without = SoakConfig {
+            idempotency: false,
+            ..SoakConfig::long()
+        };
+        let plans = stream(&without, &pool(without.device_count()));
+        assert!(
+            plans
+                .iter()
+                .all(|p| p.rival.is_none() && p.sent_with.is_none())
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct SoakReport {
     pub duplicate_groups: usize,
     /// Invocations beyond the first copy of a duplicate group.
     pub duplicate_copies: usize,
+    /// Requests sent at the same instant as another request for the same
+    /// device (each pair counted once).
+    pub rival_pairs: usize,
     /// Resends after a transient answer (same key or event id).
     pub retries: usize,
     /// Answers by kind: an outcome (`accepted`, `replayed:accepted`, ...),
@@ -100,9 +103,10 @@ impl SoakReport {
         line(
             "stress",
             format!(
-                "fault rate {:.2}, duplicates {:.2}, write limit {} POSTs / {} s, {} devices",
+                "fault rate {:.2}, duplicates {:.2}, rivals {:.2}, write limit {} POSTs / {} s, {} devices",
                 c.fault_rate,
                 c.duplicate_fraction,
+                c.rival_fraction,
                 c.write_limit.max,
                 c.write_limit.window_seconds,
                 c.device_count()
@@ -113,8 +117,12 @@ impl SoakReport {
         line(
             "invocations",
             format!(
-                "{} ({} duplicate groups, +{} copies, {} retries)",
-                self.invocations, self.duplicate_groups, self.duplicate_copies, self.retries
+                "{} ({} duplicate groups, +{} copies, {} rival pairs, {} retries)",
+                self.invocations,
+                self.duplicate_groups,
+                self.duplicate_copies,
+                self.rival_pairs,
+                self.retries
             ),
         );
         line("outcomes", String::new());
@@ -193,6 +201,7 @@ pub(super) fn build(
         invocations: records.len(),
         duplicate_groups: groups.len(),
         duplicate_copies: groups.iter().map(|p| p.copies.len() - 1).sum(),
+        rival_pairs: plans.iter().filter(|p| p.rival.is_some()).count(),
         retries: records.iter().filter(|r| r.retry).count(),
         outcomes,
         duplicates_suppressed: suppressed,

@@ -36,10 +36,13 @@ struct Slot {
     busy: Arc<Mutex<()>>,
 }
 
-/// The processes of every function and a lock per device, shared by the
-/// request tasks. Dropping it stops the processes.
+/// The processes of every function and, without the idempotency table, a
+/// lock per device, shared by the request tasks. Dropping it stops the
+/// processes.
 pub(super) struct Runner {
     functions: HashMap<Action, Vec<Arc<Slot>>>,
+    /// Empty with the table: its device lease must keep overlapping
+    /// requests for one device to one POST.
     device_locks: HashMap<String, Arc<Mutex<()>>>,
     deadline: Duration,
     processes: usize,
@@ -76,6 +79,7 @@ impl Runner {
             functions,
             device_locks: pool
                 .iter()
+                .filter(|_| !config.idempotency)
                 .map(|d| (d.id.clone(), Arc::new(Mutex::new(()))))
                 .collect(),
             deadline: config.deadline(),
@@ -89,11 +93,13 @@ impl Runner {
         // thousands of tasks queue on the locks.
         let in_flight = Arc::new(Semaphore::new(self.processes * Action::ALL.len() * 2));
         let mut running = JoinSet::new();
-        for plan in plans {
+        // A rival is sent by the request it goes with.
+        for plan in plans.iter().filter(|p| p.sent_with.is_none()) {
             let permit = in_flight.clone().acquire_owned().await?;
+            let rival = plan.rival.map(|n| plans[n].clone());
             let (plan, runner) = (plan.clone(), self.clone());
             running.spawn(async move {
-                let records = runner.send(&plan).await;
+                let records = runner.send(&plan, rival.as_deref()).await;
                 drop(permit);
                 records
             });
@@ -105,44 +111,61 @@ impl Runner {
         Ok(records)
     }
 
-    /// One logical request: its copies at the same instant, then maybe a retry.
-    async fn send(&self, plan: &Plan) -> Vec<Record> {
-        // Logical write requests for one device never overlap (invariant 2);
-        // only the copies of one request do.
-        let _device = match (&plan.device_id, plan.action.writes()) {
-            (Some(id), true) => Some(self.device_locks[id].clone().lock_owned().await),
+    /// One logical request: its copies (and its rival, if it has one) at
+    /// the same instant, then maybe a retry.
+    async fn send(&self, plan: &Plan, rival: Option<&Plan>) -> Vec<Record> {
+        // Without the table, logical write requests for one device never
+        // overlap (invariant 2); only the copies of one request do.
+        let lock = plan
+            .device_id
+            .as_ref()
+            .and_then(|id| self.device_locks.get(id));
+        let _device = match (lock, plan.action.writes()) {
+            (Some(lock), true) => Some(lock.clone().lock_owned().await),
             _ => None,
         };
         let slots = &self.functions[&plan.action];
+        // Which plan each process gets; distinct processes by construction.
+        let mut sends: Vec<(usize, &Plan)> = plan.copies.iter().map(|&i| (i, plan)).collect();
+        sends.extend(
+            rival
+                .iter()
+                .flat_map(|r| r.copies.iter().map(move |&i| (i, *r))),
+        );
+        sends.sort_by_key(|(i, _)| *i);
         let mut records = Vec::new();
         let transient = {
-            let guards = if plan.copies.len() == 1 {
-                vec![any_free(slots, plan.copies[0]).await]
+            let guards = if sends.len() == 1 {
+                vec![any_free(slots, sends[0].0).await]
             } else {
                 // Ascending order, so two groups can never wait on each other.
                 let mut guards = Vec::new();
-                for &i in &plan.copies {
+                for &(i, _) in &sends {
                     guards.push((i, slots[i].busy.clone().lock_owned().await));
                 }
                 guards
             };
             let barrier = Arc::new(Barrier::new(guards.len()));
             let mut copies = JoinSet::new();
-            for (i, _) in &guards {
-                let (slot, barrier, event) = (slots[*i].clone(), barrier.clone(), plan.event());
-                let deadline = self.deadline;
+            for (k, (i, _)) in guards.iter().enumerate() {
+                let sent = sends[k].1;
+                let (slot, barrier, event) = (slots[*i].clone(), barrier.clone(), sent.event());
+                let (deadline, n) = (self.deadline, sent.n);
                 copies.spawn(async move {
                     barrier.wait().await;
-                    slot.process.invoke(event, deadline).await
+                    (n, slot.process.invoke(event, deadline).await)
                 });
             }
             while let Some(done) = copies.join_next().await {
-                let invocation = done.unwrap_or_else(|e| panic!("invocation task failed: {e}"));
-                records.push(record(plan, false, &invocation));
+                let (n, invocation) =
+                    done.unwrap_or_else(|e| panic!("invocation task failed: {e}"));
+                let sent = rival.filter(|r| r.n == n).unwrap_or(plan);
+                records.push(record(sent, false, &invocation));
             }
+            // Only the request itself retries; its rival does not.
             records
                 .iter()
-                .any(|r| matches!(r.answer, Answer::Transient(_)))
+                .any(|r| r.plan == plan.n && matches!(r.answer, Answer::Transient(_)))
         };
         if transient {
             // A POST the function stopped waiting for may still be inside the

@@ -1,5 +1,6 @@
 //! The short soak: several processes per function, a mixed stream with
-//! simultaneous duplicates, random Graph faults and a scaled-down write
+//! simultaneous duplicates and rivals (two requests for one device at the
+//! same instant), random Graph faults and a scaled-down write
 //! throttle, with the idempotency table on. Every invariant of
 //! `local_stack::soak` must hold. `./dev soak` runs the long version.
 
@@ -19,6 +20,10 @@ async fn a_short_soak_keeps_every_invariant() {
     );
     // The stream really exercised what it is meant to.
     assert!(report.duplicate_groups > 0);
+    assert!(
+        report.rival_pairs > 0,
+        "no two requests for one device at once"
+    );
     assert!(
         report.count_prefix("replayed:") + report.count("transient:requestInProgress") > 0,
         "no duplicate was stopped by the idempotency record: {:?}",

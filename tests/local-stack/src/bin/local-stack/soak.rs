@@ -13,6 +13,8 @@ pub const USAGE: &str = "soak options:
   --no-idempotency   run the functions without an idempotency table
   --fault-rate F     chance that a Graph request fails (default 0.1)
   --duplicates F     share of requests sent to several processes at once (default 0.3)
+  --rivals F         with the table: share of single-copy writes sent together with
+                     another request for the same device (default 0.1)
   --devices N        devices added for the run (default: one per three requests)
   --deadline-ms N    deadline of every invocation (default 8000)
   --short            the settings of the test in `cargo test`
@@ -48,6 +50,7 @@ pub fn parse(args: &[&str]) -> Result<Args, String> {
             "--seed" => config.seed = number(flag, value()?)?,
             "--fault-rate" => config.fault_rate = number(flag, value()?)?,
             "--duplicates" => config.duplicate_fraction = number(flag, value()?)?,
+            "--rivals" => config.rival_fraction = number(flag, value()?)?,
             "--devices" => config.devices = number(flag, value()?)?,
             "--deadline-ms" => config.deadline_ms = number(flag, value()?)?,
             "--json" => json = Some(PathBuf::from(value()?)),
