@@ -26,7 +26,7 @@
 //! | [`device_lease`] | one sender per device at a time, across environments |
 //! | [`rights`] | the right each action needs of JWT callers |
 //! | [`reveal`] | which Android passcode may be handed out (pure) |
-//! | [`handler`] | one invocation: duplicate check, the POST, unknown outcomes; its [`handler::Policy`] |
+//! | [`handler`] | one invocation: idempotency claim, lookup, device lease, its [`handler::Policy`]; `handler::send`: pending check, POST, unknown outcomes |
 //! | [`batch`] | a batch of queued (SQS) requests, each through the handler's path |
 //! | [`bulk`] | many devices in one request: plan, brake, batch record, fan-out to SQS |
 //! | [`budget`] | the tenant-wide write budget every POST takes from |
