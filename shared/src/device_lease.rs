@@ -25,6 +25,7 @@
 use crate::aws::error_text;
 use crate::dynamo::{Item, n, number, s};
 use crate::error::{ErrorCode, ServiceError};
+use crate::idempotency::table_unavailable;
 use crate::retry::{self, Attempt, Deadline, Failed, RetryPolicy};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -76,14 +77,14 @@ pub enum Ending {
 /// Why one attempt to take the lease did not get it.
 enum NotTaken {
     Held { until_ms: i64 },
-    Unavailable(String),
+    Unavailable(ServiceError),
 }
 
 impl std::fmt::Display for NotTaken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotTaken::Held { .. } => f.write_str("another request is sending to this device"),
-            NotTaken::Unavailable(e) => f.write_str(e),
+            NotTaken::Unavailable(e) => f.write_str(&e.message),
         }
     }
 }
@@ -129,7 +130,7 @@ impl DeviceLeases {
             Err(Failed::Error {
                 error: NotTaken::Unavailable(e),
                 ..
-            }) => Err(unavailable(&self.table, &e)),
+            }) => Err(e),
             // Not even one attempt fitted: too little time is left to send.
             Err(Failed::OutOfTime | Failed::OutcomeUnknown(_)) => Err(ServiceError::new(
                 ErrorCode::GraphUnavailable,
@@ -179,7 +180,11 @@ impl DeviceLeases {
                     until_ms: until_ms.unwrap_or(now_ms + 1000),
                 })
             }
-            Err(e) => Err(NotTaken::Unavailable(error_text(&e))),
+            Err(e) => Err(NotTaken::Unavailable(table_unavailable(
+                &self.table,
+                "UpdateItem (device lease)",
+                &e,
+            ))),
         }
     }
 
@@ -240,14 +245,4 @@ fn busy(until_ms: i64) -> ServiceError {
     );
     e.retry_after = Some(Duration::from_secs(wait_s));
     e
-}
-
-fn unavailable(table: &str, detail: &str) -> ServiceError {
-    tracing::warn!(table = %table, "DynamoDB UpdateItem (device lease) failed: {detail}");
-    ServiceError::new(
-        ErrorCode::IdempotencyUnavailable,
-        format!(
-            "The idempotency table could not be reached ({detail}), so the request was not run. Nothing was sent; retry the request."
-        ),
-    )
 }

@@ -241,7 +241,7 @@ impl IdempotencyStore {
                     _ => HashMap::new(),
                 }
             }
-            Err(e) => return Err(self.unavailable("PutItem", &e)),
+            Err(e) => return Err(table_unavailable(&self.table, "PutItem", &e)),
         };
         existing_claim(key, &existing, now_ms)
     }
@@ -289,34 +289,36 @@ impl IdempotencyStore {
         warn_on_failure(result, key, "could not release the record", then);
     }
 
-    /// The error for a request that could not be claimed. Nothing was sent.
-    fn unavailable<E: ProvideErrorMetadata, R>(
-        &self,
-        call: &str,
-        e: &SdkError<E, R>,
-    ) -> ServiceError {
-        let detail = error_text(e);
-        tracing::warn!(table = %self.table, "DynamoDB {call} failed: {detail}");
-        let code = match e {
-            SdkError::ServiceError(service) => service.err().code(),
-            _ => None,
-        };
-        match code {
-            Some("ResourceNotFoundException") => ServiceError::config(format!(
-                "The idempotency table {:?} does not exist in this region. Deploy it (template.yaml) or unset IDEMPOTENCY_TABLE. Nothing was sent.",
-                self.table
-            )),
-            Some("AccessDeniedException") => ServiceError::config(format!(
-                "The function's role may not write to the idempotency table {:?} (needs dynamodb:PutItem, UpdateItem, DeleteItem). Nothing was sent.",
-                self.table
-            )),
-            _ => ServiceError::new(
-                ErrorCode::IdempotencyUnavailable,
-                format!(
-                    "The idempotency table could not be reached ({detail}), so the request was not run. Nothing was sent; retry the request."
-                ),
+}
+
+/// The error for a write to the idempotency table (a request record or a
+/// device lease) that failed before anything was sent.
+pub(crate) fn table_unavailable<E: ProvideErrorMetadata, R>(
+    table: &str,
+    call: &str,
+    e: &SdkError<E, R>,
+) -> ServiceError {
+    let detail = error_text(e);
+    tracing::warn!(table = %table, "DynamoDB {call} failed: {detail}");
+    let code = match e {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    };
+    match code {
+        Some("ResourceNotFoundException") => ServiceError::config(format!(
+            "The idempotency table {:?} does not exist in this region. Deploy it (template.yaml) or unset IDEMPOTENCY_TABLE. Nothing was sent.",
+            table
+        )),
+        Some("AccessDeniedException") => ServiceError::config(format!(
+            "The function's role may not write to the idempotency table {:?} (needs dynamodb:PutItem, UpdateItem, DeleteItem). Nothing was sent.",
+            table
+        )),
+        _ => ServiceError::new(
+            ErrorCode::IdempotencyUnavailable,
+            format!(
+                "The idempotency table could not be reached ({detail}), so the request was not run. Nothing was sent; retry the request."
             ),
-        }
+        ),
     }
 }
 
