@@ -6,11 +6,12 @@
 //! ```
 //!
 //! This is the only module that writes to Intune (the write itself is in
-//! `send`), and it writes at most one `resetPasscode` per invocation. `run` returns what happened, an
-//! [`Outcome`] or a failure that says whether the POST may have reached
-//! Intune; the idempotency record and the audit take what they need from
-//! that. What the handler decides on its own (the pending window) is its
-//! [`Policy`]; what a JWT caller must hold, its [`RequiredRight`].
+//! `send`), and it writes at most one `resetPasscode` per invocation. `run`
+//! returns what happened, an [`Outcome`] or a failure that says whether the
+//! POST may have reached Intune; the idempotency record and the audit take
+//! what they need from that. What the handler decides on its own (the
+//! pending window) is its [`Policy`]; what a JWT caller must hold, its
+//! [`RequiredRight`].
 
 mod send;
 
@@ -310,8 +311,8 @@ async fn run(
     let lease = leases
         .take(&device.id, invocation.request_id, &invocation.deadline)
         .await?;
-    let last_sent = lease.last_sent;
-    let result = send_unless_pending(app, request, invocation, &device, notice, last_sent).await;
+    let result =
+        send_unless_pending(app, request, invocation, &device, notice, lease.last_sent).await;
     let ending = match &result {
         Ok(Outcome::Accepted { .. }) => Ending::Sent,
         Err(failure) if failure.post_maybe_sent => Ending::OutcomeUnknown,
